@@ -1,0 +1,231 @@
+"""Final answers: extract them from completions, normalise them for voting, compare them for grading.
+
+Every method in the study starts from ``ans(y)``, the content of the last ``\\boxed{}`` of a
+completion (methods.md). Two comparisons serve two purposes:
+
+- ``normalize_answer`` is a fast, pure string canonicalisation used to *vote* (thousands of answers
+  per step). Two answers vote together when their normal forms are equal. This is TTRL's rule
+  (normalised strings); SRT votes on raw strings and the scaling study on sympy-simplified forms.
+- ``answers_match`` is mathematical equivalence through math-verify, used to *grade* against ground
+  truth (and, optionally, to merge equivalent vote candidates). It is bounded in time, cached, and
+  never raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import re
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+# math-verify's comparison can hang on adversarial expressions (towers of powers); this bounds it.
+MATCH_TIMEOUT_SECONDS = 2
+
+
+def _find_last_box(text: str) -> tuple[int, str] | None:
+    """Position just after the last box command and its name, or None."""
+    best: tuple[int, str] | None = None
+    for command in _BOX_COMMANDS:
+        position = text.rfind(command)
+        # Skip look-alikes such as ``\boxedtext``: the command must end at a non-letter.
+        while position != -1:
+            end = position + len(command)
+            if end >= len(text) or not text[end].isalpha():
+                break
+            position = text.rfind(command, 0, position)
+        if position != -1 and (best is None or position > best[0] - len(best[1])):
+            best = (position + len(command), command)
+    return best
+
+
+def extract_answer(text: str | None) -> str | None:
+    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``.
+
+    Nested braces are matched; ``None`` when there is no box, or when the last box is unbalanced
+    (a completion cut off by the length limit). ``\\boxed 5`` (no braces) yields ``"5"``.
+
+    >>> extract_answer(r"so $x = \\boxed{\\frac{1}{2}}$.")
+    '\\\\frac{1}{2}'
+    >>> extract_answer(r"\\boxed{1} then \\boxed{ {2} + 3 }")
+    '{2} + 3'
+    >>> extract_answer(r"\\fbox{A}")
+    'A'
+    >>> extract_answer(r"\\boxed 7.") is None, extract_answer(r"\\boxed 7")
+    (False, '7')
+    >>> extract_answer("no box here") is None, extract_answer(r"\\boxed{unclosed") is None
+    (True, True)
+    """
+    if not isinstance(text, str):
+        return None
+    found = _find_last_box(text)
+    if found is None:
+        return None
+    start, _ = found
+    rest = text[start:]
+    stripped = rest.lstrip()
+    if not stripped.startswith("{"):
+        # ``\boxed 5``: the answer is the next run of non-space characters, minus sentence punctuation.
+        if not rest[:1].isspace():
+            return None
+        token = stripped.split(maxsplit=1)[0] if stripped else ""
+        token = token.split("$", 1)[0].rstrip(".,;")
+        return token or None
+    depth = 0
+    opening = len(rest) - len(stripped)
+    for index in range(opening, len(rest)):
+        char = rest[index]
+        if char == "\\":
+            continue
+        if char == "{" and (index == 0 or rest[index - 1] != "\\"):
+            depth += 1
+        elif char == "}" and (index == 0 or rest[index - 1] != "\\"):
+            depth -= 1
+            if depth == 0:
+                return rest[opening + 1 : index].strip()
+    return None
+
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_UNIT_SUFFIX = re.compile(r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .^0-9]*\}(\^\{?\d\}?)?$")
+_SPACING = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad|~")
+_DEGREES = re.compile(r"\^\s*\{?\\circ\}?")
+_FRAC_SHORTHAND = re.compile(r"\\frac\s*(\d)\s*(\d)")
+_FRAC_ONE_BRACE = re.compile(r"\\frac\{([^{}]*)\}(\d)")
+_SQRT_SHORTHAND = re.compile(r"\\sqrt(\d+|[a-zA-Z])")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
+_DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
+_SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
+
+
+def normalize_answer(answer: str | None) -> str:
+    """A canonical string for voting: equal strings mean the same answer in the common cases.
+
+    Handles whitespace, ``$``, ``\\left``/``\\right``, ``\\dfrac``/``\\tfrac``, ``\\!`` and other
+    spacing, ``\\text{}`` wrappers and trailing units, degrees, ``\\%``, thousands separators,
+    trailing ``.0`` on integers, ``x = 5`` -> ``5``, ``\\frac12`` -> ``\\frac{1}{2}``. Pure, fast and
+    total: any input, ``None`` included, gives a string.
+
+    >>> normalize_answer(r" $\\dfrac{1}{2}$ ")
+    '\\\\frac{1}{2}'
+    >>> normalize_answer("142.0"), normalize_answer("1,000"), normalize_answer("x = 5")
+    ('142', '1000', '5')
+    >>> normalize_answer(r"\\left( 3, \\frac{\\pi}{2} \\right)")
+    '(3,\\\\frac{\\\\pi}{2})'
+    >>> normalize_answer(r"12\\text{ cm}"), normalize_answer(r"90^\\circ"), normalize_answer(r"50\\%")
+    ('12', '90', '50')
+    >>> normalize_answer(None)
+    ''
+    """
+    if not isinstance(answer, str):
+        return ""
+    text = answer.strip()
+    text = text.replace("\\$", "").replace("$", "").replace("\\left", "").replace("\\right", "")
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = _SPACING.sub("", text)
+    text = _DEGREES.sub("", text)
+    text = text.replace("\\%", "").replace("%", "")
+    unit = _UNIT_SUFFIX.match(text)
+    if unit:
+        text = unit.group(1)
+    # Unwrap \text{...} and friends (innermost first, a few passes for nesting).
+    for _ in range(3):
+        unwrapped = _TEXT_WRAPPERS.sub(r"\1", text)
+        if unwrapped == text:
+            break
+        text = unwrapped
+    text = _FRAC_SHORTHAND.sub(r"\\frac{\1}{\2}", text)
+    text = _FRAC_ONE_BRACE.sub(r"\\frac{\1}{\2}", text)
+    text = _SQRT_SHORTHAND.sub(r"\\sqrt{\1}", text)
+    text = "".join(text.split())
+    text = text.rstrip(".")
+    if "=" in text:
+        lhs, _, rhs = text.partition("=")
+        if _SIMPLE_LHS.match(lhs) and rhs and "=" not in rhs:
+            text = rhs
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    if text.startswith("."):
+        text = "0" + text
+    elif text.startswith("-."):
+        text = "-0" + text[1:]
+    integer = _TRAILING_ZEROS.match(text)
+    if integer:
+        text = integer.group(1)
+    elif "." in text and _DECIMAL_ZEROS.match(text):
+        text = _DECIMAL_ZEROS.match(text).group(1).rstrip(".")
+    if text == "-0":
+        text = "0"
+    return text
+
+
+def _math_verify_equal(gold: str, prediction: str, *, in_main_thread: bool) -> bool:
+    from math_verify import parse, verify
+
+    # math-verify's own time bounds use SIGALRM, which only works in the main thread.
+    timeout = MATCH_TIMEOUT_SECONDS if in_main_thread else None
+    parsed_gold = parse(f"${gold}$", parsing_timeout=timeout)
+    parsed_prediction = parse(f"${prediction}$", parsing_timeout=timeout)
+    if not parsed_gold or not parsed_prediction:
+        return False
+    return bool(verify(parsed_gold, parsed_prediction, timeout_seconds=timeout))
+
+
+def _verify_in_worker(gold: str, prediction: str) -> bool:
+    return _math_verify_equal(gold, prediction, in_main_thread=True)
+
+
+_worker_lock = threading.Lock()
+_worker: ProcessPoolExecutor | None = None
+
+
+def _verify_off_main_thread(gold: str, prediction: str) -> bool:
+    """Off the main thread SIGALRM is unavailable: bound the time with a killable worker process."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        worker = _worker
+    future = worker.submit(_verify_in_worker, gold, prediction)
+    try:
+        return future.result(timeout=MATCH_TIMEOUT_SECONDS * 3)
+    except FutureTimeout:
+        with _worker_lock:
+            if _worker is worker:
+                _worker = None
+        for process in list(getattr(worker, "_processes", {}).values()):
+            process.kill()
+        worker.shutdown(wait=False, cancel_futures=True)
+        return False
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _answers_match_cached(a: str, b: str) -> bool:
+    if normalize_answer(a) == normalize_answer(b):
+        return True
+    try:
+        if threading.current_thread() is threading.main_thread():
+            return _math_verify_equal(a, b, in_main_thread=True)
+        return _verify_off_main_thread(a, b)
+    except Exception:  # math-verify/sympy can raise almost anything on malformed LaTeX: not equal.
+        return False
+
+
+def answers_match(a: str | None, b: str | None) -> bool:
+    """Whether two final answers are mathematically equivalent (``a`` is treated as the reference).
+
+    Equal normal forms match at once; otherwise math-verify decides within
+    ``MATCH_TIMEOUT_SECONDS``. ``False`` when either side is ``None`` or blank, on a timeout, or on a
+    parse failure; never raises. Results are cached.
+
+    >>> answers_match("0.5", r"\\frac{1}{2}"), answers_match("142.0", "142"), answers_match("3", "4")
+    (True, True, False)
+    >>> answers_match(None, "1"), answers_match("  ", "")
+    (False, False)
+    """
+    if not isinstance(a, str) or not isinstance(b, str) or not a.strip() or not b.strip():
+        return False
+    return _answers_match_cached(a.strip(), b.strip())

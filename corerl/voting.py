@@ -1,0 +1,87 @@
+"""Majority voting over a group of final answers: the pseudo-label of every voting method.
+
+The rule, chosen once for the whole package (methods.md lists how the papers differ):
+- ``None`` and blank answers never vote, so an empty answer can never become the label (a known
+  bug of one public implementation, where empty answers then earned reward 1);
+- answers are compared after ``normalize_answer`` (TTRL's rule); with ``merge_equivalent=True``
+  candidates that ``answers_match`` are merged too (closer to the scaling study's sympy voting);
+- a tie goes to the candidate seen first, so the vote is deterministic given the rollout order;
+- ``min_share`` is SRT's optional threshold tau: below it there is no label.
+The share is ``count / total`` (all rollouts, answered or not), as SRT's majority frequency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from corerl.answers import answers_match, normalize_answer
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The outcome of one vote: ``label`` got ``count`` of ``total`` votes, ``valid`` answered."""
+
+    label: str | None
+    count: int
+    valid: int
+    total: int
+
+    @property
+    def share(self) -> float:
+        """The label's share of all rollouts (0.0 when there were none)."""
+        return self.count / self.total if self.total else 0.0
+
+
+def majority_vote(
+    answers: Sequence[str | None], *, merge_equivalent: bool = False, min_share: float = 0.0
+) -> Vote:
+    """The most common normalised answer among ``answers``.
+
+    >>> majority_vote(["1/2", "0.5", r"\\frac12", r"\\frac{1}{2}", None])
+    Vote(label='\\\\frac{1}{2}', count=2, valid=4, total=5)
+    >>> majority_vote(["1/2", "0.5", r"\\frac12", r"\\frac{1}{2}", None], merge_equivalent=True).count
+    4
+    >>> majority_vote(["7", "7.0", "8", ""]).label, majority_vote([None, " "]).label
+    ('7', None)
+    >>> majority_vote(["a", "b"]).label, majority_vote(["a", "b", "b"], min_share=0.7).label
+    ('a', None)
+    """
+    normalized = [normalize_answer(answer) for answer in answers]
+    counts: dict[str, int] = {}
+    for candidate in normalized:
+        if candidate:
+            counts[candidate] = counts.get(candidate, 0) + 1
+    if merge_equivalent and len(counts) > 1:
+        counts = _merge_equivalent_candidates(counts)
+    valid = sum(1 for candidate in normalized if candidate)
+    total = len(answers)
+    if not counts:
+        return Vote(label=None, count=0, valid=0, total=total)
+    # max() keeps the first maximal key in insertion (first-seen) order: ties go to the first seen.
+    label = max(counts, key=counts.__getitem__)
+    count = counts[label]
+    if total and count / total < min_share:  # SRT's tau: not confident enough to label.
+        return Vote(label=None, count=count, valid=valid, total=total)
+    return Vote(label=label, count=count, valid=valid, total=total)
+
+
+def _merge_equivalent_candidates(counts: dict[str, int]) -> dict[str, int]:
+    """Fold each candidate into the first earlier candidate it is mathematically equal to."""
+    merged: dict[str, int] = {}
+    for candidate, count in counts.items():
+        target = next((kept for kept in merged if answers_match(kept, candidate)), candidate)
+        merged[target] = merged.get(target, 0) + count
+    return merged
+
+
+def agrees_with_label(answer: str | None, label: str | None) -> bool:
+    """Whether ``answer`` votes for ``label`` (normalised equality); never true for a missing label.
+
+    >>> agrees_with_label("0.50", "0.5"), agrees_with_label(None, None), agrees_with_label("", "")
+    (True, False, False)
+    """
+    if label is None:
+        return False
+    normalized = normalize_answer(answer)
+    return bool(normalized) and normalized == label
