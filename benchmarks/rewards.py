@@ -40,7 +40,9 @@ def make_batch(n_questions: int, seed: int) -> dict[str, list]:
         group = []
         for rollout in range(GROUP_SIZE):
             answer = generator.choice(choices)
-            ending = "I ran out of room." if answer is None else f"Therefore the answer is $\\boxed{{{answer}}}$."
+            ending = (
+                "I ran out of room." if answer is None else f"Therefore the answer is $\\boxed{{{answer}}}$."
+            )
             group.append(REASONING * generator.randint(3, 5) + ending)
             columns["view"].append("original" if rollout < GROUP_SIZE // 2 else "rephrased")
         columns["completions"] += group
@@ -72,7 +74,9 @@ def naive_pairwise_vote(answers: list[str | None]) -> str | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--questions", type=int, default=512)
     parser.add_argument("--baseline-groups", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -91,7 +95,10 @@ def main() -> None:
         for start in range(0, n, GROUP_SIZE):
             majority_vote(answers[start : start + GROUP_SIZE])
 
-    rates = {"extract_answer": throughput(extraction, n), "extract + majority_vote": throughput(extraction_and_voting, n)}
+    rates = {
+        "extract_answer": throughput(extraction, n),
+        "extract + majority_vote": throughput(extraction_and_voting, n),
+    }
     for name, reward in REWARDS.items():
         rates[f"reward {name}"] = throughput(lambda reward=reward: reward(**columns), n)
 
@@ -105,7 +112,9 @@ def main() -> None:
     print(f"{'what':<32}{'completions/s':>16}{'x naive':>10}")
     for name, rate in rates.items():
         print(f"{name:<32}{rate:>16,.0f}{rate / baseline:>10.1f}")
-    print(f"{'naive pairwise math-verify vote':<32}{baseline:>16,.0f}{1.0:>10.1f}  (on {len(subset)} completions)")
+    print(
+        f"{'naive pairwise math-verify vote':<32}{baseline:>16,.0f}{1.0:>10.1f}  (on {len(subset)} completions)"
+    )
 
 
 if __name__ == "__main__":

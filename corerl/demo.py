@@ -32,7 +32,9 @@ def demo_groups(n_questions: int = 3, group_size: int = 8, seed: int = 0) -> lis
         # A plausible spread: the majority is right for some questions and wrong for others.
         pool = [right, normalize_answer(right), wrong, wrong, None]
         completions = [_completion(generator.choice(pool)) for _ in range(group_size)]
-        groups.append({"id": row["id"], "question": row["question"], "answer": right, "completions": completions})
+        groups.append(
+            {"id": row["id"], "question": row["question"], "answer": right, "completions": completions}
+        )
     return groups
 
 
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="show extraction, voting and rewards on real MATH-500 questions")
+    parser = subparsers.add_parser(
+        "demo", help="show extraction, voting and rewards on real MATH-500 questions"
+    )
     parser.add_argument("--questions", type=int, default=3, help="how many MATH-500 questions")
     parser.add_argument("--group-size", type=int, default=8, help="completions per question (G)")
     parser.add_argument("--seed", type=int, default=0)

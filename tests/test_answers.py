@@ -29,7 +29,10 @@ REAL_ANSWERS = _real_answers()
     [
         (r"The answer is $\boxed{5}$.", "5"),
         (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
-        (r"first \boxed{1}, finally \boxed{\left( 3, \frac{\pi}{2} \right)}", r"\left( 3, \frac{\pi}{2} \right)"),
+        (
+            r"first \boxed{1}, finally \boxed{\left( 3, \frac{\pi}{2} \right)}",
+            r"\left( 3, \frac{\pi}{2} \right)",
+        ),
         (r"\boxed{\begin{pmatrix} 1 \\ 2 \end{pmatrix}}", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"),
         (r"\fbox{7}", "7"),
         (r"\boxed{2} and then \fbox{3}", "3"),
@@ -101,7 +104,9 @@ def test_normalize_answer_is_idempotent_on_real_answers() -> None:
 
 def test_normalization_keeps_the_mathematics_of_real_answers() -> None:
     """math-verify itself (not our fast path) agrees that each normal form equals the original."""
-    changed = [(answer, normalize_answer(answer)) for answer in REAL_ANSWERS if normalize_answer(answer) != answer]
+    changed = [
+        (answer, normalize_answer(answer)) for answer in REAL_ANSWERS if normalize_answer(answer) != answer
+    ]
     assert len(changed) > 100  # the table exercises real rewriting, not a no-op
     disagreements = [pair for pair in changed if not _math_verify_equal(*pair, in_main_thread=True)]
     assert disagreements == []
@@ -162,6 +167,9 @@ def test_extraction_and_normalisation_are_total_on_any_unicode(text: str) -> Non
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("\\frac{}()^_0123456789xy+-*/.,=")), max_size=25), st.text(max_size=10))
+@given(
+    st.text(alphabet=st.sampled_from(list("\\frac{}()^_0123456789xy+-*/.,=")), max_size=25),
+    st.text(max_size=10),
+)
 def test_answers_match_never_raises(a: str, b: str) -> None:
     assert answers_match(a, b) in (True, False)

@@ -26,7 +26,9 @@ EXPECTED_ROWS = {
 def test_every_named_dataset_loads_offline_in_the_schema(name: str) -> None:
     dataset = load_dataset(name)
     assert len(dataset) == EXPECTED_ROWS[name]
-    expected_columns = ["id", "question", "answer"] + (["rephrased"] if name in ("math-train", "dapo-14k") else [])
+    expected_columns = ["id", "question", "answer"] + (
+        ["rephrased"] if name in ("math-train", "dapo-14k") else []
+    )
     assert dataset.column_names == expected_columns
     assert len(set(dataset["id"])) == len(dataset)
     assert all(question.strip() for question in dataset["question"])
@@ -118,14 +120,23 @@ def test_missing_question_column_names_file_and_column(tmp_path: Path) -> None:
 
 def test_blank_question_and_duplicate_ids_are_errors_not_silent_drops(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"row 1 \(id b\) has a blank"):
-        load_dataset(write_jsonl(tmp_path / "blank_q.jsonl", [{"id": "a", "question": "q"}, {"id": "b", "question": " "}]))
+        load_dataset(
+            write_jsonl(
+                tmp_path / "blank_q.jsonl", [{"id": "a", "question": "q"}, {"id": "b", "question": " "}]
+            )
+        )
     with pytest.raises(DataError, match=r"duplicated id 'a' at row 1"):
-        load_dataset(write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", "question": "q"}, {"id": "a", "question": "r"}]))
+        load_dataset(
+            write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", "question": "q"}, {"id": "a", "question": "r"}])
+        )
 
 
 def test_to_schema_keeps_rephrasings_and_blanks_become_none() -> None:
     dataset = to_schema(
-        [{"question": "q1", "rephrased": "r1", "answer": 3}, {"question": "q2", "rephrased": "", "answer": None}],
+        [
+            {"question": "q1", "rephrased": "r1", "answer": 3},
+            {"question": "q2", "rephrased": "", "answer": None},
+        ],
         source="inline",
     )
     assert dataset["rephrased"] == ["r1", None]

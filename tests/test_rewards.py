@@ -17,10 +17,10 @@ from corerl.rewards import (
     cross_view_reward,
     entropy_reward,
     ground_truth_reward,
-    make_majority_vote_reward,
-    make_random_reward,
     majority_labels,
     majority_vote_reward,
+    make_majority_vote_reward,
+    make_random_reward,
     random_reward,
     self_certainty_reward,
     teacher_labels,
@@ -29,7 +29,9 @@ from corerl.rewards import (
 
 
 def boxed(answer: str | None) -> str:
-    return "I could not finish." if answer is None else f"Reasoning... so the answer is $\\boxed{{{answer}}}$."
+    return (
+        "I could not finish." if answer is None else f"Reasoning... so the answer is $\\boxed{{{answer}}}$."
+    )
 
 
 def as_messages(text: str) -> list[dict[str, str]]:
@@ -66,7 +68,16 @@ def test_ground_truth_reward_with_a_missing_label_is_zero() -> None:
 
 
 def test_majority_vote_groups_by_id_and_never_rewards_empty_answers() -> None:
-    completions = [boxed("4"), boxed("4"), boxed(None), boxed(None), boxed(None), boxed("7"), boxed("8"), boxed("8")]
+    completions = [
+        boxed("4"),
+        boxed("4"),
+        boxed(None),
+        boxed(None),
+        boxed(None),
+        boxed("7"),
+        boxed("8"),
+        boxed("8"),
+    ]
     ids = ["a"] * 5 + ["b"] * 3
     rewards = majority_vote_reward(**trl_columns(completions, id=ids))
     # group a: "4" wins over three empty answers; group b: "8".
@@ -140,7 +151,9 @@ def test_teacher_vote_reward() -> None:
 
 def test_teacher_vote_accepts_message_completions() -> None:
     teacher = [as_messages(boxed("2"))] * 3
-    assert teacher_vote_reward(**trl_columns([as_messages(boxed("2"))], teacher_completions=[teacher])) == [1.0]
+    assert teacher_vote_reward(**trl_columns([as_messages(boxed("2"))], teacher_completions=[teacher])) == [
+        1.0
+    ]
 
 
 def test_entropy_and_self_certainty_map_trainer_statistics() -> None:
@@ -169,11 +182,19 @@ def test_voting_rewards_log_diagnostics_through_log_metric(capsys: pytest.Captur
 
 
 def test_registry_is_complete_and_consistent() -> None:
-    methods = {"ground-truth", "majority-vote", "entropy", "self-certainty", "co-rewarding-1", "co-rewarding-2", "random"}
+    methods = {
+        "ground-truth",
+        "majority-vote",
+        "entropy",
+        "self-certainty",
+        "co-rewarding-1",
+        "co-rewarding-2",
+        "random",
+    }
     assert methods <= set(REWARDS)
     assert set(REWARDS) == set(REQUIRED_COLUMNS)
     assert set(PSEUDO_LABELS) <= set(REWARDS)
-    assert LABEL_FREE == set(REWARDS) - {"ground-truth"}
+    assert set(REWARDS) - {"ground-truth"} == LABEL_FREE
     for name, reward in REWARDS.items():
         parameters = inspect.signature(reward).parameters
         assert list(parameters)[:2] == ["prompts", "completions"], name
