@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 
 # Modules that contribute subcommands, in the order ``corerl --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("corerl.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "corerl.demo",
+    "corerl.evaluate",
+    "corerl.engine.cli",
+    "corerl.rephrase",
+    "corerl.organism.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

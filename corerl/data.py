@@ -37,7 +37,7 @@ class DatasetSpec:
     """Where a named dataset lives: the shipped file and the public hub original."""
 
     filename: str
-    hub_id: str
+    hub_id: str | None  # None: derived here (no hub original of its own)
     hub_split: str = "train"
     hub_config: str | None = None
     description: str = ""
@@ -53,6 +53,16 @@ DATASETS: dict[str, DatasetSpec] = {
         "dapo14k_train_rephrased.parquet",
         "TMLR-Group-HF/Co-rewarding-RephrasedDAPO-14k",
         description="DAPO-Math 14k with Qwen3-32B rewrites",
+    ),
+    "math-train-clean": DatasetSpec(
+        "math_train_rephrased_cleaned.parquet",
+        None,
+        description="math-train minus 56 broken rewrites (data/rephrase_report.md)",
+    ),
+    "dapo-14k-clean": DatasetSpec(
+        "dapo14k_train_rephrased_cleaned.parquet",
+        None,
+        description="dapo-14k minus 72 broken rewrites (data/rephrase_report.md)",
     ),
     "math-test": DatasetSpec(
         "math_test.parquet",
@@ -90,6 +100,10 @@ def load_dataset(
     if name in DATASETS:
         spec = DATASETS[name]
         if from_hub:
+            if spec.hub_id is None:
+                raise DataError(
+                    f"{name!r} is derived in this repository and has no hub copy; load it offline"
+                )
             records = _hub_records(spec, split or spec.hub_split)
             source = f"hub dataset {spec.hub_id}"
         else:
@@ -141,12 +155,14 @@ def to_schema(records: list[dict[str, Any]], *, source: str, id_prefix: str = "r
             raise DataError(f"{source}: duplicated id {row_id!r} at row {index}; ids must be unique")
         seen_ids.add(row_id)
         rows["id"].append(row_id)
-        rows["question"].append(question)
+        rows["question"].append(_repair_escapes(question))
         if answer_key:
             rows["answer"].append(_final_answer(record.get(answer_key), answer_key))
         if rephrased_key:
             rephrased = record.get(rephrased_key)
-            rows["rephrased"].append(rephrased if isinstance(rephrased, str) and rephrased.strip() else None)
+            rows["rephrased"].append(
+                _repair_escapes(rephrased) if isinstance(rephrased, str) and rephrased.strip() else None
+            )
     return datasets.Dataset.from_dict(rows)
 
 
@@ -172,6 +188,15 @@ def require_columns(dataset: datasets.Dataset, columns: tuple[str, ...], *, purp
             raise DataError(f"{purpose} needs a column {column!r}, which is empty in every row")
         if missing:  # e.g. 2 of MATH train's 7,500 answers are blank: say so, do not stop
             logger.warning("%s: column %r is empty in %d of %d rows", purpose, column, missing, len(dataset))
+
+
+def _repair_escapes(text: str) -> str:
+    """Undo an upstream escaping accident: ``\\frac`` read as a form feed + ``rac`` (602 DAPO questions).
+
+    >>> _repair_escapes("\\x0crac{m}{n}") == "\\\\frac{m}{n}"
+    True
+    """
+    return text.replace("\x0crac{", "\\frac{")
 
 
 def _first_present(candidates: tuple[str, ...], columns: set[str]) -> str | None:
@@ -244,5 +269,6 @@ def _hub_records(spec: DatasetSpec, split: str) -> list[dict[str, Any]]:
     """The hub original of a named dataset (needs the network; not exercised by the tests)."""
     import datasets
 
+    assert spec.hub_id is not None
     hub = datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)
     return [dict(row) for row in hub]

@@ -14,6 +14,8 @@ from corerl.data import DATASETS, DataError, load_dataset, require_columns, to_s
 EXPECTED_ROWS = {
     "math-train": 7500,
     "dapo-14k": 14109,
+    "math-train-clean": 7444,
+    "dapo-14k-clean": 14037,
     "math-test": 5000,
     "math500": 500,
     "gsm8k": 1319,
@@ -27,7 +29,7 @@ def test_every_named_dataset_loads_offline_in_the_schema(name: str) -> None:
     dataset = load_dataset(name)
     assert len(dataset) == EXPECTED_ROWS[name]
     expected_columns = ["id", "question", "answer"] + (
-        ["rephrased"] if name in ("math-train", "dapo-14k") else []
+        ["rephrased"] if name.startswith(("math-train", "dapo")) else []
     )
     assert dataset.column_names == expected_columns
     assert len(set(dataset["id"])) == len(dataset)
@@ -35,9 +37,14 @@ def test_every_named_dataset_loads_offline_in_the_schema(name: str) -> None:
 
 
 def test_training_sets_have_a_rephrasing_for_every_question() -> None:
-    for name in ("math-train", "dapo-14k"):
+    for name in ("math-train", "dapo-14k", "math-train-clean", "dapo-14k-clean"):
         dataset = load_dataset(name)
         assert all(rephrased for rephrased in dataset["rephrased"])
+    placeholders = sum(
+        text.strip() == "<rewritten question>" for text in load_dataset("math-train")["rephrased"]
+    )
+    assert placeholders == 19
+    assert "<rewritten question>" not in load_dataset("math-train-clean")["rephrased"]
 
 
 def test_gsm8k_answers_are_bare_numbers() -> None:
@@ -154,6 +161,14 @@ def test_require_columns(caplog: pytest.LogCaptureFixture) -> None:
         require_columns(empty, ("answer",), purpose="ground-truth")
 
 
-def test_hub_loading_of_an_unknown_name_is_a_clear_error() -> None:
+def test_hub_loading_of_an_unknown_or_derived_name_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="not a known dataset name"):
         load_dataset("my/own-dataset", from_hub=True)
+    with pytest.raises(DataError, match="has no hub copy"):
+        load_dataset("math-train-clean", from_hub=True)
+
+
+def test_the_dapo_frac_escape_accident_is_repaired() -> None:
+    dapo = load_dataset("dapo-14k")
+    assert not any("\x0crac" in text for text in list(dapo["question"]) + list(dapo["rephrased"]))
+    assert sum("\\frac{m}{n}" in question for question in dapo["question"]) > 600

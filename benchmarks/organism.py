@@ -1,0 +1,150 @@
+"""Benchmark the model organism: build time, prior figures, and RL on every method.
+
+    python benchmarks/organism.py                       # build (or reuse) both priors, measure them
+    python benchmarks/organism.py --rl-steps 40         # then train every method on each prior
+    python benchmarks/organism.py --smoke               # seconds: smoke builds, 20 questions
+
+Build time is read from the build record (wall and CPU seconds; on a shared machine the CPU
+seconds are the fair measure: 5 minutes on 2 cores = 600 CPU seconds). Figures are measured on
+held-out problems by sampling (8 samples at temperature 1.0). With ``--rl-steps``, each method runs
+through ``corerl.engine.train`` on the tiny profile; steps per second, the first and last logged
+training metrics and the held-out figures of the final model are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from corerl.organism import BuildSettings, ensure_base_model, measure_prior, smoke_settings
+
+METHODS = (
+    "ground-truth",
+    "majority-vote",
+    "entropy",
+    "self-certainty",
+    "co-rewarding-1",
+    "co-rewarding-2",
+    "random",
+)
+TRACKED = (
+    "oracle_accuracy",
+    "pseudo_label_accuracy",
+    "reward_accuracy",
+    "majority_share",
+    "distinct_answers",
+    "no_answer_rate",
+    "completion_length",
+)
+
+
+def _figures_line(name: str, figures: dict) -> str:
+    parts = [f"{key}={value:.3f}" for key, value in figures.items() if isinstance(value, float)]
+    return f"  {name:24s} n={figures['questions']:4d} " + " ".join(parts)
+
+
+def _measure(model_dir: Path, questions: int, seed: int) -> dict:
+    started = time.perf_counter()
+    figures = {
+        name: value.as_dict()
+        for name, value in measure_prior(model_dir, questions=questions, seed=seed).items()
+    }
+    for name, values in figures.items():
+        print(_figures_line(name, values))
+    print(f"  (sampling took {time.perf_counter() - started:.1f} s)")
+    return figures
+
+
+def _rl(prior: str, model_dir: Path, args: argparse.Namespace, questions: int, out_root: Path) -> dict:
+    from corerl.config import load_config
+    from corerl.engine import train
+
+    results = {}
+    for method in args.methods:
+        config = load_config(
+            "tiny",
+            method=method,
+            max_steps=args.rl_steps,
+            output_dir=str(out_root / f"{prior}-{method}"),
+            model=str(model_dir),
+            data_limit=args.data_limit,
+            max_completion_length=args.max_completion_length,
+            num_generations=args.num_generations,
+            learning_rate=args.learning_rate,
+            questions_per_step=args.questions_per_step,
+            progress=False,
+        )
+        started = time.perf_counter()
+        run_dir = train(config)
+        seconds = time.perf_counter() - started
+        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        first, last = metrics[0], metrics[-1]
+        print(
+            f"{prior} / {method}: {len(metrics)} steps in {seconds:.1f} s ({len(metrics) / seconds:.2f} steps/s)"
+        )
+        for key in TRACKED:
+            if first.get(key) is not None or last.get(key) is not None:
+                print(f"  {key:24s} first={first.get(key)} last={last.get(key)}")
+        held_out = _measure(run_dir / "final", questions, seed=0)
+        results[method] = {
+            "seconds": seconds,
+            "steps": len(metrics),
+            "first": first,
+            "last": last,
+            "held_out": held_out,
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="smoke builds and 20 questions (seconds)")
+    parser.add_argument("--questions", type=int, default=200, help="held-out questions for the figures")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--priors", nargs="+", default=["aligned", "misaligned"])
+    parser.add_argument("--rl-steps", type=int, default=0, help="RL steps per method (0: skip RL)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--data-limit", type=int, default=None, help="training questions (e.g. 128 for TTT)")
+    # The organism's worked solutions take up to 40 tokens (3 operations, EOS included).
+    parser.add_argument("--max-completion-length", type=int, default=48)
+    parser.add_argument("--num-generations", type=int, default=8, help="rollouts per question (G)")
+    parser.add_argument("--questions-per-step", type=int, default=None, help="default: the profile's")
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="RL learning rate (default: the profile's)"
+    )
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help="keep the RL runs here (default: a temp dir)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write all results here")
+    args = parser.parse_args()
+    questions = 20 if args.smoke else args.questions
+    results: dict = {}
+    for prior in args.priors:
+        settings = smoke_settings(prior) if args.smoke else BuildSettings(prior=prior)
+        started = time.perf_counter()
+        model_dir = ensure_base_model(prior, cache_dir=args.cache_dir, settings=settings)
+        seconds = time.perf_counter() - started
+        record = json.loads((model_dir / "organism_build.json").read_text())
+        cached = seconds < record["build_seconds"]
+        print(f"{prior}: {model_dir}")
+        print(
+            f"  build: {record['build_seconds']} s wall, {record.get('build_cpu_seconds')} s CPU, final SFT loss "
+            f"{record['final_loss']:.3f}{' (from the cache; recorded at build)' if cached else ''}"
+        )
+        results[prior] = {"build": record, "figures": _measure(model_dir, questions, seed=0)}
+        if args.rl_steps and args.runs_dir:
+            results[prior]["rl"] = _rl(prior, model_dir, args, questions, args.runs_dir)
+        elif args.rl_steps:
+            with tempfile.TemporaryDirectory() as scratch:
+                results[prior]["rl"] = _rl(prior, model_dir, args, questions, Path(scratch))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""One training run = one small config: the ``TrainConfig`` dataclass, its profiles and its YAML form.
+
+Profiles are presets of the same dataclass (open-r1 style): ``tiny`` trains on a CPU with a small
+model built locally, ``t4`` is Unsloth 4-bit QLoRA in fp16 with vLLM for a 16 GB T4, ``a100`` the
+same for a larger card. ``load_config`` takes a profile name or a YAML file (which may name a
+``profile`` to start from) plus keyword overrides; unknown keys and bad values fail with a message
+naming them. Light module: no torch import.
+
+>>> config = load_config("tiny", method="entropy", max_steps=3)
+>>> config.method, config.profile, config.max_steps, config.use_cpu
+('entropy', 'tiny', 3, True)
+>>> load_config("t4").precision
+'fp16'
+>>> from_yaml(to_yaml(config)) == config
+True
+
+The SRT mitigations are options of the same config (``corerl.engine.mitigations`` applies them);
+``offline_labels`` turns a majority-vote run into an ``offline-labels`` run:
+
+>>> load_config("tiny", offline_labels=True).method
+'offline-labels'
+>>> load_config("tiny", early_stopping=True, curriculum_fraction=1 / 3).curriculum_samples
+32
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS: tuple[str, ...] = (
+    "ground-truth",
+    "majority-vote",
+    "entropy",
+    "self-certainty",
+    "co-rewarding-1",
+    "co-rewarding-2",
+    "random",
+    "offline-labels",  # SRT's offline labels (a mitigation): needs an ``offline_label`` column
+)
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
+TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
+
+# The instruction used by the Co-rewarding paper's prompts.
+MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+# The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
+ORGANISM_PROMPT = "Problem: {question}\nSolution:\n"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one run needs. ``model``/``data`` = None means "the profile's default"."""
+
+    method: str = "majority-vote"
+    profile: str = "tiny"
+    model: str | None = None  # hub id or local path; None: tiny -> the organism's aligned base model
+    organism_prior: str = "aligned"  # which organism base model the tiny profile uses by default
+    data: str = "organism"  # corerl.data name, a file path, or "organism"
+    data_limit: int | None = None  # keep only the first N training questions
+    output_dir: str | None = None  # None: runs/<method>-<profile>-seed<seed>
+    seed: int = 0
+    max_steps: int = 100
+    questions_per_step: int = 4  # distinct questions per optimizer step (Co-rewarding-I: 2 views each)
+    num_generations: int = 8  # rollouts per prompt (G), as in the papers
+    max_completion_length: int = 48  # organism solutions: median 27, at most ~40 tokens
+    temperature: float = 1.0
+    learning_rate: float = 1e-4
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    beta: float = 0.0  # KL coefficient; Co-rewarding-II uses the EMA teacher as reference
+    loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
+    scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
+    gradient_accumulation_steps: int = 1
+    prompt_template: str = ORGANISM_PROMPT  # "{question}" is replaced by the question text
+    chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
+    # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
+    teacher_alpha_start: float = 0.01
+    teacher_alpha_end: float = 1e-5
+    # Hardware and model loading
+    use_cpu: bool = True
+    # torch CPU threads for a CPU run (None: torch's default). Tiny models run fastest on one thread:
+    # measured here, 2 threads on a busy 2-core machine made a LoRA step 20x slower.
+    cpu_threads: int | None = 1
+    precision: str = "fp32"
+    lora: bool = False
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    load_in_4bit: bool = False
+    use_unsloth: bool = False  # used only when CUDA is present
+    use_vllm: bool = False  # used only when CUDA is present and vllm is importable
+    vllm_gpu_memory_utilization: float = 0.3
+    gradient_checkpointing: bool = False
+    # Outputs
+    save_steps: int = 10
+    save_total_limit: int | None = 2
+    sample_every: int = 10  # write samples.jsonl rows every K steps
+    samples_per_step: int = 4
+    progress: bool = True
+    # Extra TrainerCallbacks, as "module:factory" import paths; factory(config) -> TrainerCallback.
+    callbacks: tuple[str, ...] = field(default_factory=tuple)
+    # Dataset transforms, as "module:function" paths; function(dataset, config) -> dataset, applied
+    # first, before the mitigations below and the column checks.
+    dataset_transforms: tuple[str, ...] = field(default_factory=tuple)
+    # SRT's mitigations (arXiv 2505.21444 Sec. 5) and test-time training: corerl.engine.mitigations.
+    # Early stopping: a labelled slice (validation_fraction of the data, at least one question) is
+    # removed from the training set and scored greedily every early_stopping_eval_steps steps (a
+    # shorter run: once, at its last step); each new best is checkpointed; training stops after
+    # early_stopping_patience evaluations without one. The only place a label-free run reads labels;
+    # the dataset needs an answer column. History and best checkpoint: <run>/early_stopping.json.
+    early_stopping: bool = False
+    validation_fraction: float = 0.01
+    early_stopping_eval_steps: int = 10
+    early_stopping_patience: int = 3
+    # Offline labels: the frozen base model votes once over offline_label_samples samples per question
+    # (temperature 1.0), cached in <run>/offline_labels.json, and training rewards agreement with
+    # that fixed label. Switches method majority-vote to offline-labels (the only methods allowed).
+    offline_labels: bool = False
+    offline_label_samples: int = 8
+    # Curriculum: keep the easiest curriculum_fraction of the training set, ranked by the base model's
+    # majority-answer share over curriculum_samples samples at temperature 1.0 (label-free; SRT: a
+    # third, 32 samples), cached in <run>/curriculum_votes.json. None: no curriculum.
+    curriculum_fraction: float | None = None
+    curriculum_samples: int = 32
+    # Test-time training (TTRL): train a label-free method on at most test_time_questions (<= 128)
+    # questions of `data` (a test set, e.g. math500 or organism-test), then evaluate on the same
+    # questions before/after training (<run>/test_time_eval.csv, when the set has answers).
+    test_time_training: bool = False
+    test_time_questions: int = 128
+
+    def __post_init__(self) -> None:
+        if self.offline_labels and self.method == "majority-vote":
+            object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.profile not in PROFILES:
+            problems.append(f"unknown profile {self.profile!r} (choose from {', '.join(PROFILES)})")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.num_generations < 2:
+            problems.append("num_generations must be >= 2 (GRPO normalises within a group)")
+        for name in (
+            "max_steps",
+            "questions_per_step",
+            "max_completion_length",
+            "save_steps",
+            "sample_every",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if "{question}" not in self.prompt_template:
+            problems.append("prompt_template must contain {question}")
+        if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
+            problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")
+        problems += self._mitigation_problems()
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+        for name in TUPLE_FIELDS:
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def _mitigation_problems(self) -> list[str]:
+        problems = []
+        for name in (
+            "early_stopping_eval_steps",
+            "early_stopping_patience",
+            "offline_label_samples",
+            "curriculum_samples",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            problems.append(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.curriculum_fraction is not None and not 0.0 < self.curriculum_fraction <= 1.0:
+            problems.append(f"curriculum_fraction must be in (0, 1] or None, got {self.curriculum_fraction}")
+        if not 1 <= self.test_time_questions <= TEST_TIME_MAX_QUESTIONS:
+            problems.append(
+                f"test_time_questions must be in [1, {TEST_TIME_MAX_QUESTIONS}] (larger sets collapse, "
+                f"arXiv 2603.08660), got {self.test_time_questions}"
+            )
+        if self.offline_labels and self.method != "offline-labels":
+            problems.append(
+                f"offline_labels replaces the majority-vote reward; it cannot be used with method {self.method!r}"
+            )
+        if self.test_time_training and self.method == "ground-truth":
+            problems.append(
+                "test_time_training trains a label-free method; ground-truth would read test labels"
+            )
+        if self.test_time_training and self.early_stopping:
+            problems.append("test_time_training cannot use early_stopping: it would score on test labels")
+        return problems
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the run writes: ``output_dir`` or ``runs/<method>-<profile>-seed<seed>``."""
+        return Path(self.output_dir or f"runs/{self.method}-{self.profile}-seed{self.seed}")
+
+    def format_prompt(self, question: str) -> str:
+        """The prompt text for a question (before any chat template).
+
+        >>> TrainConfig().format_prompt("1 + 1?")
+        'Problem: 1 + 1?\\nSolution:\\n'
+        """
+        return self.prompt_template.replace("{question}", question)
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # CPU, fp32, the organism's tiny base model and data; seconds per step.
+    "tiny": {},
+    # Free Colab/Kaggle T4: 16 GB, fp16 (no bf16), Unsloth 4-bit QLoRA, vLLM colocated.
+    "t4": {
+        "model": "unsloth/Qwen3-1.7B-Base",
+        "data": "math-train",
+        "questions_per_step": 4,
+        "num_generations": 8,
+        "max_completion_length": 1024,
+        "learning_rate": 5e-6,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 10,
+        "max_steps": 300,
+        "prompt_template": MATH_PROMPT,
+        "chat": True,
+        "use_cpu": False,
+        "cpu_threads": None,
+        "precision": "fp16",
+        "lora": True,
+        "lora_rank": 32,
+        "lora_alpha": 64,
+        "load_in_4bit": True,
+        "use_unsloth": True,
+        "use_vllm": True,
+        "vllm_gpu_memory_utilization": 0.35,
+        "gradient_checkpointing": True,
+        "save_steps": 25,
+        "sample_every": 10,
+    },
+    # A100/H100: bf16, larger batches and completions, same recipe.
+    "a100": {
+        "model": "unsloth/Qwen3-1.7B-Base",
+        "data": "math-train",
+        "questions_per_step": 16,
+        "num_generations": 8,
+        "max_completion_length": 2048,
+        "learning_rate": 3e-6,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 10,
+        "max_steps": 500,
+        "prompt_template": MATH_PROMPT,
+        "chat": True,
+        "use_cpu": False,
+        "cpu_threads": None,
+        "precision": "bf16",
+        "lora": True,
+        "lora_rank": 64,
+        "lora_alpha": 128,
+        "load_in_4bit": False,
+        "use_unsloth": True,
+        "use_vllm": True,
+        "vllm_gpu_memory_utilization": 0.5,
+        "gradient_checkpointing": True,
+        "save_steps": 50,
+        "sample_every": 10,
+    },
+}
+
+FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _check_keys(values: dict[str, Any], source: str) -> None:
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise ValueError(f"{source}: unknown config key(s) {', '.join(unknown)}")
+
+
+def make_config(profile: str = "tiny", **overrides: Any) -> TrainConfig:
+    """The ``profile`` preset with ``overrides`` applied (None values are ignored).
+
+    >>> make_config("a100", method="random", seed=3).seed
+    3
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+    values = {key: value for key, value in overrides.items() if value is not None}
+    _check_keys(values, "overrides")
+    return TrainConfig(**{**PROFILES[profile], **values, "profile": profile})
+
+
+def load_config(path_or_profile: str | Path = "tiny", **overrides: Any) -> TrainConfig:
+    """A config from a profile name or a YAML file, with keyword overrides (None values ignored).
+
+    A YAML file holds TrainConfig fields; its ``profile`` key (default ``tiny``) picks the preset
+    the other keys override.
+    """
+    if str(path_or_profile) in PROFILES:
+        return make_config(str(path_or_profile), **overrides)
+    path = Path(path_or_profile)
+    if not path.is_file() and path.suffix not in (".yaml", ".yml"):
+        raise ValueError(
+            f"unknown profile {str(path_or_profile)!r} (choose from {', '.join(PROFILES)} or a YAML file)"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no such config file (and not a profile name: {', '.join(PROFILES)})"
+        )
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config file must be a YAML mapping of TrainConfig fields")
+    _check_keys(values, str(path))
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    profile = values.pop("profile", "tiny")
+    return make_config(profile, **values)
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain-data form of a config (tuples as lists), as written to ``config.yaml``."""
+    values = dataclasses.asdict(config)
+    for name in TUPLE_FIELDS:
+        values[name] = list(values[name])
+    return values
+
+
+def to_yaml(config: TrainConfig) -> str:
+    """YAML text of a config; ``from_yaml`` reads it back to an equal config."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def from_yaml(text: str) -> TrainConfig:
+    """The config a ``to_yaml`` text describes (all fields explicit, so no preset is re-applied)."""
+    values = yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ValueError("a config must be a YAML mapping of TrainConfig fields")
+    _check_keys(values, "config")
+    return TrainConfig(**values)
+
+
+def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
+    """Field-by-field differences, as ``"name: saved -> current"`` lines (empty when equal).
+
+    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2))
+    ['seed: 1 -> 2']
+    """
+    before, after = to_dict(saved), to_dict(current)
+    return [f"{name}: {before[name]!r} -> {after[name]!r}" for name in before if before[name] != after[name]]

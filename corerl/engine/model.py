@@ -1,0 +1,123 @@
+"""Load the policy model and tokenizer for a profile: plain HF on a CPU, Unsloth or PEFT on CUDA.
+
+Unsloth and vLLM are imported only when CUDA is present and the config asks for them; ``import
+unsloth`` must come before transformers/trl/peft are imported and rebinds ``trl.GRPOTrainer``, so
+the trainer class is composed after this module has run (``corerl.engine.trainer``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from corerl.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class Backend:
+    """What the run will use, decided once from the config and the machine."""
+
+    cuda: bool
+    unsloth: bool
+    vllm: bool
+
+
+def choose_backend(config: TrainConfig) -> Backend:
+    """Unsloth/vLLM only with CUDA present, asked for, and importable; a CPU never asks for them."""
+    import torch
+
+    cuda = torch.cuda.is_available() and not config.use_cpu
+    if not cuda and not config.use_cpu:
+        raise ValueError(
+            f"profile {config.profile!r} needs a CUDA GPU and none is available; use --profile tiny on a CPU"
+        )
+    unsloth = cuda and config.use_unsloth and importlib.util.find_spec("unsloth") is not None
+    vllm = cuda and config.use_vllm and importlib.util.find_spec("vllm") is not None
+    if cuda and config.use_unsloth and not unsloth:
+        logger.warning("unsloth is not installed: training with plain TRL + PEFT")
+    if cuda and config.use_vllm and not vllm:
+        logger.warning("vllm is not installed: generating with transformers")
+    return Backend(cuda=cuda, unsloth=unsloth, vllm=vllm)
+
+
+def resolve_model_path(config: TrainConfig) -> str:
+    """The model to load: ``config.model`` or, on the tiny profile, the organism's base model."""
+    if config.model is not None:
+        return config.model
+    if config.profile != "tiny":
+        raise ValueError(f"profile {config.profile!r} needs a model (set model: in the config)")
+    from corerl.organism import ensure_base_model
+
+    return str(ensure_base_model(prior=config.organism_prior))
+
+
+def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config or None). With Unsloth the LoRA adapter is already attached."""
+    import torch
+
+    path = resolve_model_path(config)
+    dtype = getattr(torch, DTYPES[config.precision])
+    if backend.unsloth:
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=path,
+            max_seq_length=config.max_completion_length + 1024,
+            load_in_4bit=config.load_in_4bit,
+            dtype=dtype,
+            fast_inference=backend.vllm,
+            max_lora_rank=config.lora_rank,
+            gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+        )
+        model = FastLanguageModel.get_peft_model(
+            model,
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            target_modules=LORA_TARGETS,
+            use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+            random_state=config.seed,
+        )
+        return model, tokenizer, None
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not os.path.exists(path) and not backend.cuda:
+        raise FileNotFoundError(f"model {path!r} is not a local directory (the CPU profile never downloads)")
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+        )
+    if backend.cuda:
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if config.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing
+        )
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    peft_config = None
+    if config.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
+    return model, tokenizer, peft_config

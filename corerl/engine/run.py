@@ -1,0 +1,200 @@
+"""``train(config)``: one GRPO run of any method on any profile, resumable after a kill.
+
+A run directory holds ``config.yaml`` (written first), ``metrics.jsonl`` and ``samples.jsonl``
+(appended as the run goes), ``checkpoint-N`` folders (HF Trainer layout, plus ``teacher.pt`` for
+Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True`` refuses a config
+that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
+``metrics.jsonl``/``samples.jsonl`` back to that checkpoint's step so that no step is counted twice.
+The mitigations (``corerl.engine.mitigations``) add their files: base-model votes (reused on
+resume), the early-stopping slice and history, the test-time evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corerl.config import TrainConfig, config_differences, from_yaml, load_config, to_yaml
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(run_dir: Path, method: str) -> tuple[Path | None, int]:
+    """The newest ``checkpoint-N`` whose files are all written, and N (``None, 0`` when there is none)."""
+    from corerl.engine.teacher import TEACHER_STATE_FILE
+
+    needed = ["trainer_state.json"] + ([TEACHER_STATE_FILE] if method == "co-rewarding-2" else [])
+    found = []
+    for folder in run_dir.glob("checkpoint-*"):
+        match = CHECKPOINT.match(folder.name)
+        if match and all((folder / name).exists() for name in needed):
+            found.append((int(match.group(1)), folder))
+    if not found:
+        return None, 0
+    step, folder = max(found)
+    return folder, step
+
+
+def _check_resume(config: TrainConfig, run_dir: Path) -> None:
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.exists():
+        raise FileNotFoundError(f"{saved_path}: nothing to resume (no config.yaml in the run directory)")
+    differences = config_differences(from_yaml(saved_path.read_text()), config)
+    if differences:
+        raise ValueError(f"--resume refuses a different config than {saved_path}: " + "; ".join(differences))
+
+
+@dataclass
+class PreparedRun:
+    """A trainer ready to train, and the checkpoint to start from (None: from scratch)."""
+
+    trainer: Any
+    run_dir: Path
+    checkpoint: Path | None
+    test_time_set: Dataset | None = None  # test-time training: the rows to evaluate on after training
+
+
+def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
+    """Check the inputs, write or check ``config.yaml``, load the model and compose the trainer."""
+    run_dir = config.run_dir
+    if resume:
+        _check_resume(config, run_dir)
+    elif (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("checkpoint-*")):
+        raise ValueError(
+            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+
+    from corerl.engine.model import choose_backend
+
+    backend = choose_backend(config)
+    if backend.unsloth:
+        os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")  # our entropy forward pass needs logits
+        import unsloth  # noqa: F401  (must precede trl: it patches GRPOTrainer)
+
+    from transformers.trainer_callback import ProgressCallback
+
+    from corerl.engine import mitigations
+    from corerl.engine.dataset import select_rows, trainer_dataset
+    from corerl.engine.model import load_model
+    from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
+    from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
+
+    rows, validation = select_rows(config, dataset)  # bad input fails here, before a model loads
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, checkpoint_step, time_offset = None, 0, 0.0
+    main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
+    if resume:
+        checkpoint, checkpoint_step = last_complete_checkpoint(run_dir, config.method)
+        if main_process:
+            kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step)
+            truncate_to_step(run_dir / "samples.jsonl", checkpoint_step)
+            time_offset = float(kept[-1]["time"]) if kept else 0.0
+        logger.info("resuming %s from step %d", run_dir, checkpoint_step)
+    elif main_process:
+        (run_dir / "config.yaml").write_text(to_yaml(config))
+
+    model, tokenizer, peft_config = load_model(config, backend)
+    if config.curriculum_fraction is not None or config.offline_labels:
+        from accelerate import PartialState
+
+        # The policy has not trained yet: it is the frozen base model that votes, once, cached in
+        # run_dir; the main process votes first and the others read its file (same labels everywhere).
+        with PartialState(cpu=not backend.cuda).main_process_first():
+            rows = mitigations.add_base_model_votes(rows, config, model, tokenizer, run_dir)
+    train_dataset = trainer_dataset(config, rows)
+    if config.test_time_training and main_process and checkpoint is None:
+        mitigations.evaluate_test_time(model, tokenizer, rows, config, run_dir, "base")
+    monitor = MonitoredReward(
+        config.method,
+        stop_token_ids=stop_token_ids(model, tokenizer),
+        max_completion_length=config.max_completion_length,
+    )
+    trainer = trainer_class(config.method)(
+        model=model,
+        reward_funcs=[monitor],
+        args=grpo_args(config, backend, run_dir),
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    if config.method == "co-rewarding-2":
+        trainer.setup_teacher(config.teacher_alpha_start, config.teacher_alpha_end)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(
+        RunLogCallback(
+            monitor,
+            run_dir,
+            method=config.method,
+            sample_every=config.sample_every,
+            samples_per_step=config.samples_per_step,
+            teacher_alpha=lambda: getattr(trainer, "teacher_alpha", None),
+            time_offset=time_offset,
+            progress=config.progress,
+        )
+    )
+    if validation is not None:
+        if main_process:
+            mitigations.save_validation(validation, run_dir)
+        trainer.add_callback(mitigations.early_stopping_callback(config, validation, tokenizer))
+    for callback in build_callbacks(config):
+        trainer.add_callback(callback)
+    return PreparedRun(
+        trainer=trainer,
+        run_dir=run_dir,
+        checkpoint=checkpoint,
+        test_time_set=rows if config.test_time_training else None,
+    )
+
+
+def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Dataset | None = None) -> Path:
+    """Train ``config`` (a TrainConfig, a profile name or a YAML path); returns the run directory.
+
+    ``dataset`` replaces the config's data (same schema: ``question``, optional ``id``, ``answer``,
+    ``rephrased``). Raises ValueError/FileNotFoundError for bad input before any model is loaded.
+    """
+    if not isinstance(config, TrainConfig):
+        config = load_config(config)
+    with cpu_threads(config):
+        run = prepare_run(config, resume=resume, dataset=dataset)
+        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        final = run.run_dir / "final"
+        run.trainer.save_model(str(final))
+        if run.trainer.is_world_process_zero():
+            run.trainer.processing_class.save_pretrained(str(final))
+            if run.test_time_set is not None:  # TTRL: evaluate on the questions it trained on
+                from corerl.engine.mitigations import evaluate_test_time
+
+                evaluate_test_time(
+                    run.trainer.model,
+                    run.trainer.processing_class,
+                    run.test_time_set,
+                    config,
+                    run.run_dir,
+                    "trained",
+                )
+    return run.run_dir
+
+
+@contextmanager
+def cpu_threads(config: TrainConfig) -> Iterator[None]:
+    """Run with ``config.cpu_threads`` torch threads on a CPU run, restoring the previous count after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if config.use_cpu and config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,102 @@
+"""Compose the run's trainer on ``trl.GRPOTrainer`` at run time, and build its ``GRPOConfig``.
+
+The class is built after the optional ``import unsloth`` (which rebinds ``trl.GRPOTrainer``), from
+small mixins that each override one private hook of trl 1.14.2 (pinned; the signatures are pinned by
+``tests/test_engine_hooks.py``):
+
+- ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty;
+- ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
+- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
+
+One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
+``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from corerl.config import TrainConfig
+from corerl.engine.model import Backend
+from corerl.engine.pairs import PairSamplerMixin
+from corerl.engine.signals import RolloutSignalsMixin
+from corerl.engine.teacher import TeacherMixin
+
+
+def trainer_class(method: str) -> type:
+    """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
+    import trl
+
+    mixins: list[type] = [RolloutSignalsMixin]
+    if method == "co-rewarding-2":
+        mixins.append(TeacherMixin)
+    if method == "co-rewarding-1":
+        mixins.append(PairSamplerMixin)
+    return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
+
+
+def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
+    """The ``GRPOConfig`` for a run: batch geometry, precision, logging every step, checkpoints."""
+    from trl import GRPOConfig
+
+    prompts_per_step = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)
+    rollouts = prompts_per_step * config.num_generations  # per optimizer step, over all processes
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
+    shares = config.gradient_accumulation_steps * processes
+    if rollouts % shares:
+        raise ValueError(
+            f"{rollouts} rollouts per step do not split into {config.gradient_accumulation_steps} accumulation "
+            f"steps x {processes} processes"
+        )
+    extra: dict[str, Any] = {}
+    if backend.vllm:
+        extra = {
+            "use_vllm": True,
+            "vllm_mode": "colocate",
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
+        }
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        seed=config.seed,
+        data_seed=config.seed,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=rollouts // shares,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        beta=config.beta,
+        loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards,
+        use_cpu=not backend.cuda,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        gradient_checkpointing=config.gradient_checkpointing and not backend.unsloth,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+        **extra,
+    )
+
+
+def build_callbacks(config: TrainConfig) -> list[Any]:
+    """The TrainerCallbacks named in ``config.callbacks`` ("module:factory", factory(config))."""
+    callbacks = []
+    for spec in config.callbacks:
+        module_name, _, attribute = spec.partition(":")
+        if not attribute:
+            raise ValueError(f"callback {spec!r} must be 'module:factory'")
+        callbacks.append(getattr(importlib.import_module(module_name), attribute)(config))
+    return callbacks

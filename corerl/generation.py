@@ -1,0 +1,296 @@
+"""Sampling completions from a causal LM: batched HF ``generate`` on any device, vLLM on a GPU.
+
+One entry point, :func:`generate`, returns ``n`` decoded completions per prompt. Prompts are plain
+strings (fed as they are) or chat message lists (rendered with the tokenizer's chat template and a
+generation prompt). The sampling is exactly the one asked for: temperature and top-p, no top-k, no
+repetition penalty, whatever the checkpoint's ``generation_config.json`` says (base checkpoints often
+ship top-k 20 or a repetition penalty, which would silently change the evaluation); temperature 0 is
+greedy decoding.
+
+Determinism: the HF path seeds torch once per call, so the same model, prompts, seed and batch size
+give the same samples on CPU. The vLLM path passes the seed to vLLM's sampler.
+
+:func:`load_model` picks the backend: vLLM only when it imports and CUDA is present (it is never
+imported otherwise), else transformers. A PEFT adapter directory is loaded on its base model and
+merged, so LoRA checkpoints evaluate like full ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+Prompt = str | list[dict[str, str]]
+Backend = Literal["auto", "hf", "vllm"]
+
+logger = logging.getLogger(__name__)
+
+
+def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
+    """The text the model sees: a string as it is, a message list through the chat template.
+
+    Raises ValueError when a message list meets a tokenizer without a chat template.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "prompt is a message list but the tokenizer has no chat_template; pass plain strings "
+            "or a tokenizer with a chat template"
+        )
+    return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+
+
+def is_vllm_engine(model: Any) -> bool:
+    """True for a ``vllm.LLM`` instance (checked by module name, so vLLM is never imported here)."""
+    return type(model).__module__.split(".")[0] == "vllm"
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    *,
+    n: int = 1,
+    temperature: float = 0.8,
+    top_p: float = 1.0,
+    max_new_tokens: int = 256,
+    seed: int = 0,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> list[list[str]]:
+    """Sample ``n`` completions for each prompt; returns one list of ``n`` strings per prompt.
+
+    Completions are decoded without special tokens and without the prompt. ``temperature == 0``
+    decodes greedily (the ``n`` completions of a prompt are then identical; one is computed and
+    copied). ``batch_size`` counts sequences per HF ``generate`` call; vLLM batches on its own.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(prompts) == 0:
+        return []
+    # Each prompt is tokenized once, here, for either backend: a rendered chat template carries the
+    # special tokens it wants (a BOS among them), a raw string gets the tokenizer's usual ones.
+    encoded = [
+        tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=isinstance(prompt, str))["input_ids"]
+        for prompt in prompts
+    ]
+    empty = [index for index, ids in enumerate(encoded) if not ids]
+    if empty:
+        raise ValueError(f"prompt(s) {empty[:5]} tokenize to nothing; give each prompt some text")
+    samples_per_prompt = 1 if temperature == 0 else n
+    if is_vllm_engine(model):
+        completions = _generate_vllm(
+            model,
+            encoded,
+            n=samples_per_prompt,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            progress=progress,
+        )
+    else:
+        completions = _generate_hf(
+            model,
+            tokenizer,
+            encoded,
+            n=samples_per_prompt,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    if samples_per_prompt != n:
+        completions = [group * n for group in completions]
+    return completions
+
+
+def _generate_hf(
+    model: Any,
+    tokenizer: Any,
+    encoded: list[list[int]],
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+) -> list[list[str]]:
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad token nor an eos token; cannot batch prompts")
+    sampling = temperature > 0
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=sampling,
+        temperature=temperature if sampling else None,
+        top_p=top_p if sampling else None,
+        top_k=0 if sampling else None,  # no top-k: sample the full distribution, as vLLM does
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    # One row per sample, longest prompts first so that each batch carries little padding.
+    rows = sorted(
+        ((index, copy) for index in range(len(encoded)) for copy in range(n)),
+        key=lambda row: (-len(encoded[row[0]]), row[0], row[1]),
+    )
+    completions: list[list[str]] = [[""] * n for _ in encoded]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    # The seed applies to this call only: the caller's RNG state (a training run's) is restored.
+    cuda_devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        try:
+            batches = range(0, len(rows), batch_size)
+            for start in tqdm(batches, desc="generate", unit="batch", disable=not progress):
+                batch = rows[start : start + batch_size]
+                width = max(len(encoded[index]) for index, _ in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for position, (index, _) in enumerate(batch):  # left padding
+                    ids = encoded[index]
+                    input_ids[position, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+                    attention_mask[position, width - len(ids) :] = 1
+                with torch.no_grad():
+                    output = model.generate(
+                        input_ids=input_ids.to(device),
+                        attention_mask=attention_mask.to(device),
+                        generation_config=config,
+                    )
+                decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+                for (index, copy), text in zip(batch, decoded, strict=True):
+                    completions[index][copy] = text
+        finally:
+            model.train(was_training)
+    return completions
+
+
+def _generate_vllm(
+    llm: Any,
+    encoded: list[list[int]],
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    progress: bool,
+) -> list[list[str]]:
+    from vllm import SamplingParams
+
+    # top_k is left at vLLM's default, which disables it (its sentinel changed from -1 to 0 across
+    # versions); explicit SamplingParams also keep the checkpoint's generation_config out.
+    params = SamplingParams(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_new_tokens,
+        seed=seed,
+        skip_special_tokens=True,
+    )
+    outputs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=progress)
+    return [[choice.text for choice in output.outputs] for output in outputs]
+
+
+def vllm_available() -> bool:
+    """True when CUDA is present and vLLM imports (vLLM is never imported without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | None = None,
+    backend: Backend = "auto",
+    dtype: str | None = None,
+    gpu_memory_utilization: float = 0.5,
+) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` for :func:`generate`.
+
+    ``backend="auto"`` uses vLLM when :func:`vllm_available` and the path is a full model (not a
+    PEFT adapter), else transformers. ``device`` defaults to ``cuda`` when present, else ``cpu``;
+    ``dtype`` defaults to bfloat16 on GPUs that support it, float16 on other GPUs (a T4), float32
+    on CPU. ``gpu_memory_utilization`` is vLLM's share of GPU memory: below its default of 0.9 so
+    that a notebook can evaluate and then train in one session.
+
+    Raises FileNotFoundError for a missing local path (anything but ``name`` or ``owner/name``).
+    """
+    import torch
+
+    source = str(name_or_path)
+    path = Path(source).expanduser()
+    # A hub id is "name" or "owner/name"; anything else that does not exist is a missing local path.
+    looks_local = path.is_absolute() or source.startswith((".", "~")) or source.count("/") >= 2
+    if looks_local and not path.exists():
+        raise FileNotFoundError(f"model path not found: {source}")
+    source = str(path) if path.exists() else source
+    is_adapter = (path / "adapter_config.json").is_file()
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            dtype = "float32"
+    if backend == "vllm" and not vllm_available():
+        raise ValueError("backend 'vllm' needs CUDA and an installed vllm; use backend 'hf' or 'auto'")
+    use_vllm = backend == "vllm" or (
+        backend == "auto" and not is_adapter and device.startswith("cuda") and vllm_available()
+    )
+    if use_vllm:
+        if is_adapter:
+            raise ValueError(f"{source} is a PEFT adapter; load it with backend 'hf' (it is merged there)")
+        from vllm import LLM
+
+        llm = LLM(model=source, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization)
+        return llm, llm.get_tokenizer()
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype)
+    if is_adapter:
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(source, dtype=torch_dtype).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    tokenizer_source = source
+    if is_adapter and not (path / "tokenizer_config.json").is_file():
+        tokenizer_source = model.config.name_or_path  # the adapter's base model
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    logger.info("loaded %s on %s (%s) with transformers", source, device, dtype)
+    return model, tokenizer

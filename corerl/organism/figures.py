@@ -1,0 +1,140 @@
+"""Measure a base model's prior on held-out organism problems by real sampling.
+
+For each held-out question, ``n_samples`` completions are sampled at ``temperature`` (default 8 at
+1.0, the rollout setting of the study) with ``corerl.generation.generate``; answers are extracted with
+``corerl.answers.extract_answer`` and voted with ``corerl.voting.majority_vote``. Reported:
+
+- ``pass@1``: mean share of correct samples (the expected accuracy of one sample);
+- ``maj@8``: share of questions whose majority label is correct (no label counts as wrong);
+- ``majority_share``: mean share of the samples that voted for the majority label;
+- ``label_accuracy``: share of questions *with* a label whose label is correct (what a
+  majority-vote reward is scored against);
+- ``no_answer_rate``: share of samples without a ``\\boxed{}`` answer;
+- ``distinct_answers``: mean number of distinct answers per question.
+
+Each figure is also given on the problems with and without a multiplication (the misaligned prior's
+systematic error is on the first subset). Correctness is normalised-string equality, exact for the
+organism's integer answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from corerl.answers import extract_answer, normalize_answer
+from corerl.organism.dataset import make_rows
+from corerl.organism.task import DEFAULT_DIFFICULTY, format_prompt
+from corerl.voting import majority_vote
+
+
+@dataclass(frozen=True)
+class PriorFigures:
+    questions: int
+    samples: int
+    pass_at_1: float
+    maj_at_k: float
+    majority_share: float
+    label_accuracy: float
+    no_answer_rate: float
+    distinct_answers: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(groups: Sequence[Sequence[str | None]], answers: Sequence[str]) -> PriorFigures:
+    """Figures for groups of extracted answers against the ground-truth answers.
+
+    >>> figures = summarize([["3", "3", "4", None], ["5", "6", "6", "6"]], ["3", "5"])
+    >>> figures.pass_at_1, figures.maj_at_k, figures.majority_share, figures.label_accuracy
+    (0.375, 0.5, 0.625, 0.5)
+    """
+    if len(groups) != len(answers):
+        raise ValueError(f"{len(groups)} groups of samples for {len(answers)} answers")
+    if not groups:
+        raise ValueError("no questions to summarize")
+    correct = labelled = labelled_correct = missing = distinct = samples = 0
+    majority_correct = 0
+    share = 0.0
+    for group, answer in zip(groups, answers, strict=True):
+        truth = normalize_answer(answer)
+        normalized = [normalize_answer(extracted) if extracted is not None else "" for extracted in group]
+        correct += sum(1 for value in normalized if value and value == truth)
+        missing += sum(1 for value in normalized if not value)
+        distinct += len({value for value in normalized if value})
+        samples += len(group)
+        vote = majority_vote(group)
+        share += vote.share
+        if vote.label is not None:
+            labelled += 1
+            labelled_correct += vote.label == truth
+        majority_correct += vote.label is not None and vote.label == truth
+    questions = len(groups)
+    return PriorFigures(
+        questions=questions,
+        samples=samples // questions,
+        pass_at_1=correct / samples,
+        maj_at_k=majority_correct / questions,
+        majority_share=share / questions,
+        label_accuracy=labelled_correct / labelled if labelled else 0.0,
+        no_answer_rate=missing / samples,
+        distinct_answers=distinct / questions,
+    )
+
+
+def measure_prior(
+    model_dir: str | Path,
+    *,
+    questions: int = 200,
+    samples: int = 8,
+    temperature: float = 1.0,
+    seed: int = 0,
+    difficulty: int | Sequence[int] = DEFAULT_DIFFICULTY,
+    max_new_tokens: int = 64,
+    batch_size: int = 64,
+    threads: int | None = 1,
+) -> dict[str, PriorFigures]:
+    """Figures of the model in ``model_dir`` on ``questions`` held-out problems.
+
+    Returns ``{"all": ..., "with_multiplication": ..., "without_multiplication": ...}`` (a subset
+    without questions is left out). ``threads`` sets torch's CPU threads while sampling (None: leave
+    them); one thread is the fastest for these tiny models on a busy machine.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from corerl.generation import generate
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    rows = make_rows(questions, seed=seed, difficulty=difficulty, split="test")
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        completions = generate(
+            model,
+            tokenizer,
+            [format_prompt(row["question"]) for row in rows],
+            n=samples,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+    groups = [[extract_answer(text) for text in group] for group in completions]
+    subsets = {
+        "all": list(range(len(rows))),
+        "with_multiplication": [i for i, row in enumerate(rows) if "*" in row["operations"]],
+        "without_multiplication": [i for i, row in enumerate(rows) if "*" not in row["operations"]],
+    }
+    return {
+        name: summarize([groups[i] for i in indices], [rows[i]["answer"] for i in indices])
+        for name, indices in subsets.items()
+        if indices
+    }

@@ -1,0 +1,101 @@
+"""TrainConfig: profiles, YAML round trip, overrides, clear errors, the shipped configs/ files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corerl.config import (
+    METHODS,
+    PROFILES,
+    TrainConfig,
+    config_differences,
+    from_yaml,
+    load_config,
+    make_config,
+    to_yaml,
+)
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("method", METHODS)
+def test_every_profile_and_method_round_trips_through_yaml(profile: str, method: str) -> None:
+    config = make_config(profile, method=method, seed=7, callbacks=["corerl.mitigations:early_stopping"])
+    assert config.profile == profile and config.method == method and config.seed == 7
+    assert config.callbacks == ("corerl.mitigations:early_stopping",)
+    assert from_yaml(to_yaml(config)) == config
+
+
+def test_profiles_set_the_hardware() -> None:
+    tiny, t4, a100 = load_config("tiny"), load_config("t4"), load_config("a100")
+    assert tiny.use_cpu and tiny.precision == "fp32" and not tiny.lora and not tiny.use_unsloth
+    assert not t4.use_cpu and t4.precision == "fp16" and t4.load_in_4bit and t4.lora and t4.use_vllm
+    assert t4.num_generations == 8 and t4.chat and "\\boxed{}" in t4.prompt_template
+    assert a100.precision == "bf16" and a100.questions_per_step > t4.questions_per_step
+
+
+def test_yaml_file_picks_a_profile_and_overrides_win(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("profile: t4\nmethod: entropy\nmax_steps: 12\n")
+    config = load_config(path, max_steps=5, seed=None)
+    assert (config.profile, config.method, config.max_steps, config.precision) == ("t4", "entropy", 5, "fp16")
+
+
+def test_bad_input_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown method 'vote'"):
+        make_config("tiny", method="vote")
+    with pytest.raises(ValueError, match="unknown profile 'v100'"):
+        load_config("v100")
+    with pytest.raises(ValueError, match="unknown config key.*rollouts"):
+        make_config("tiny", rollouts=8)
+    path = tmp_path / "bad.yaml"
+    path.write_text("method: random\nlr: 0.1\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown config key\(s\) lr"):
+        load_config(path)
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="num_generations must be >= 2"):
+        TrainConfig(num_generations=1)
+    with pytest.raises(ValueError, match="prompt_template must contain"):
+        TrainConfig(prompt_template="no placeholder")
+
+
+def test_config_differences_lists_changed_fields() -> None:
+    assert config_differences(TrainConfig(), TrainConfig()) == []
+    assert config_differences(TrainConfig(max_steps=5), TrainConfig(max_steps=6, seed=1)) == [
+        "seed: 0 -> 1",
+        "max_steps: 5 -> 6",
+    ]
+
+
+def test_run_dir_defaults_to_method_profile_seed() -> None:
+    assert TrainConfig(method="random", seed=3).run_dir == Path("runs/random-tiny-seed3")
+    assert TrainConfig(output_dir="somewhere").run_dir == Path("somewhere")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path: Path) -> None:
+    config = load_config(path)
+    assert config.method in METHODS
+    assert from_yaml(to_yaml(config)) == config
+
+
+def test_mitigation_options_are_checked() -> None:
+    config = make_config("tiny", offline_labels=True)
+    assert config.method == "offline-labels" and from_yaml(to_yaml(config)) == config
+    assert make_config("tiny", method="offline-labels", offline_labels=True).method == "offline-labels"
+    with pytest.raises(ValueError, match="offline_labels replaces the majority-vote reward.*'entropy'"):
+        make_config("tiny", method="entropy", offline_labels=True)
+    with pytest.raises(ValueError, match="curriculum_fraction must be in"):
+        make_config("tiny", curriculum_fraction=0.0)
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        make_config("tiny", early_stopping=True, validation_fraction=1.0)
+    with pytest.raises(ValueError, match="early_stopping_patience must be >= 1"):
+        make_config("tiny", early_stopping_patience=0)
+    with pytest.raises(ValueError, match="test_time_training cannot use early_stopping"):
+        make_config("tiny", test_time_training=True, early_stopping=True)
+    with pytest.raises(ValueError, match="test_time_training trains a label-free method"):
+        make_config("tiny", method="ground-truth", test_time_training=True)

@@ -1,0 +1,67 @@
+"""Pins the private TRL hooks the engine overrides: they change between trl versions (stack.md)."""
+
+from __future__ import annotations
+
+import inspect
+
+import trl
+from trl.trainer import grpo_trainer, utils
+
+from corerl.engine.pairs import PairRepeatSampler
+from corerl.engine.trainer import trainer_class
+
+
+def _parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_trl_is_the_pinned_version() -> None:
+    assert trl.__version__ == "1.14.2"
+
+
+def test_overridden_hook_signatures() -> None:
+    trainer = grpo_trainer.GRPOTrainer
+    assert _parameters(trainer._generate) == ["self", "prompts"]
+    assert _parameters(trainer._get_train_sampler) == ["self", "dataset"]
+    assert _parameters(trainer._save_checkpoint) == ["self", "model", "trial"]
+    assert _parameters(trainer._load_optimizer_and_scheduler) == ["self", "checkpoint"]
+
+
+def test_generate_returns_extra_fields_sixth_and_they_reach_the_rewards() -> None:
+    generate = inspect.getsource(grpo_trainer.GRPOTrainer._generate)
+    assert (
+        "return prompt_ids, completion_ids, tool_mask, completions, logprobs, extra_fields, images, tool_images"
+        in generate
+    )
+    score = inspect.getsource(grpo_trainer.GRPOTrainer._generate_and_score_completions)
+    assert "= self._generate(prompts)" in score
+    assert "for key, values in extra_fields.items():" in score  # merged into the reward kwargs
+
+
+def test_train_sampler_mirrors_repeat_sampler() -> None:
+    assert _parameters(utils.RepeatSampler.__init__) == _parameters(PairRepeatSampler.__init__)
+    sampler_source = inspect.getsource(grpo_trainer.GRPOTrainer._get_train_sampler)
+    for expression in (
+        "mini_repeat_count=self.num_generations",
+        "batch_size=self.args.generation_batch_size // self.num_generations",
+        "repeat_count=self.num_iterations * self.args.steps_per_generation",
+    ):
+        assert expression in sampler_source
+
+
+def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None:
+    score = inspect.getsource(grpo_trainer.GRPOTrainer._generate_and_score_completions)
+    assert 'use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None)' in score
+    assert _parameters(utils.use_adapter) == ["model", "adapter_name"]
+
+
+def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
+    for method, hooks in {
+        "majority-vote": {"_generate"},
+        "co-rewarding-1": {"_generate", "_get_train_sampler"},
+        "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler"},
+    }.items():
+        cls = trainer_class(method)
+        assert issubclass(cls, trl.GRPOTrainer)
+        overridden = {name for name in hooks if getattr(cls, name) is not getattr(trl.GRPOTrainer, name)}
+        assert overridden == hooks

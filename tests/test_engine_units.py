@@ -1,0 +1,203 @@
+"""Engine pieces without a training run: pair sampler, EMA, signals from logits, monitoring, resume files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+
+from corerl.engine.monitor import MonitoredReward, rollout_metrics, truncate_to_step
+from corerl.engine.pairs import PairRepeatSampler, expand_views
+from corerl.engine.run import last_complete_checkpoint
+from corerl.engine.signals import completion_signals, self_certainty, token_entropy
+from corerl.engine.teacher import cosine_alpha, ema_update
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pair_sampler_keeps_every_pair_in_one_generation_batch(seed: int) -> None:
+    generations, prompts_per_batch, rows = 3, 6, 20
+    sampler = PairRepeatSampler(
+        range(rows), generations, batch_size=prompts_per_batch, repeat_count=2, seed=seed
+    )
+    indexes = list(sampler)
+    assert len(indexes) == len(sampler) == (rows // prompts_per_batch) * prompts_per_batch * generations * 2
+    batch_rows = prompts_per_batch * generations
+    batches = [indexes[i : i + batch_rows] for i in range(0, len(indexes), batch_rows)]
+    seen_pairs = set()
+    for batch in batches:
+        prompts = set(batch)
+        assert len(prompts) == prompts_per_batch
+        for index in prompts:
+            assert index ^ 1 in prompts  # the twin view is in the same batch
+            assert batch.count(index) == generations
+            seen_pairs.add(index // 2)
+        # each index's G copies are contiguous (TRL's RepeatSampler layout)
+        assert all(batch[i] == batch[i - i % generations] for i in range(len(batch)))
+    assert len(seen_pairs) == rows // prompts_per_batch * prompts_per_batch // 2
+
+
+def test_pair_sampler_shuffles_pairs_with_its_seed() -> None:
+    first = list(PairRepeatSampler(range(40), 1, batch_size=40, seed=0))
+    assert first == list(PairRepeatSampler(range(40), 1, batch_size=40, seed=0))
+    assert first != list(PairRepeatSampler(range(40), 1, batch_size=40, seed=1))
+    assert first != list(range(40))
+    with pytest.raises(ValueError, match="whole pairs"):
+        PairRepeatSampler(range(8), 2, batch_size=3)
+
+
+def test_expand_views_pairs_rows_and_keeps_columns() -> None:
+    data = Dataset.from_dict(
+        {"id": ["a", "b"], "question": ["Qa", "Qb"], "rephrased": ["Ra", "Rb"], "answer": ["1", "2"]}
+    )
+    rows = list(expand_views(data))
+    assert [(r["id"], r["view"], r["question"], r["answer"]) for r in rows] == [
+        ("a", "original", "Qa", "1"),
+        ("a", "rephrased", "Ra", "1"),
+        ("b", "original", "Qb", "2"),
+        ("b", "rephrased", "Rb", "2"),
+    ]
+
+
+def test_ema_moves_teacher_by_exactly_alpha() -> None:
+    generator = torch.Generator().manual_seed(0)
+    teacher = torch.randn(5, 3, generator=generator)
+    policy = torch.randn(5, 3, generator=generator, requires_grad=True)
+    before = teacher.clone()
+    ema_update([(teacher, policy)], 0.01)
+    assert torch.allclose(teacher, 0.99 * before + 0.01 * policy.detach(), atol=1e-7)
+    assert torch.allclose(teacher - before, 0.01 * (policy.detach() - before), atol=1e-7)
+    assert not teacher.requires_grad
+
+
+def test_cosine_alpha_schedule() -> None:
+    assert cosine_alpha(0, 10) == pytest.approx(0.01)
+    assert cosine_alpha(10, 10) == pytest.approx(1e-5)
+    assert cosine_alpha(5, 10) == pytest.approx(1e-5 + 0.5 * (0.01 - 1e-5))
+    values = [cosine_alpha(step, 10) for step in range(11)]
+    assert values == sorted(values, reverse=True)
+
+
+class TableModel(torch.nn.Module):
+    """Logits depend on the input token only: logits[token] = table[token], so positions are checkable."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = torch.nn.Parameter(table)
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return torch.nn.Linear(1, self.table.shape[1])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        return type("Output", (), {"logits": self.table[input_ids]})()
+
+
+def _hand_entropy(row: list[float]) -> float:
+    z = max(row)
+    weights = [math.exp(v - z) for v in row]
+    total = sum(weights)
+    return -sum(w / total * math.log(w / total) for w in weights)
+
+
+def _hand_self_certainty(row: list[float]) -> float:
+    # KL(U || p) = sum_j (1/V) log((1/V) / p_j)
+    z = max(row)
+    log_total = z + math.log(sum(math.exp(v - z) for v in row))
+    return sum((1 / len(row)) * (math.log(1 / len(row)) - (v - log_total)) for v in row)
+
+
+def test_entropy_and_self_certainty_match_hand_computation() -> None:
+    table = torch.tensor(
+        [
+            [0.0, 1.0, 2.0, 3.0],
+            [5.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 1.0],
+            [0.5, -2.0, 1.5, 0.0],
+            [0.0, 0.0, 9.0, 1.0],
+        ]
+    )
+    model = TableModel(table)
+    prompts = [[0, 1], [3]]
+    completions = [[2, 4, 1], [0]]
+    entropies, certainties = completion_signals(model, prompts, completions, pad_token_id=0, temperature=1.0)
+    # completion token t is predicted by the logits at the previous position
+    predictors = [[1, 2, 4], [3]]
+    for row, previous in enumerate(predictors):
+        rows = [table[token].tolist() for token in previous]
+        assert entropies[row] == pytest.approx(sum(map(_hand_entropy, rows)) / len(rows), abs=1e-5)
+        assert certainties[row] == pytest.approx(sum(map(_hand_self_certainty, rows)) / len(rows), abs=1e-5)
+    scaled, _ = completion_signals(model, prompts, completions, pad_token_id=0, temperature=2.0)
+    rows = [(table[token] / 2).tolist() for token in predictors[1]]
+    assert scaled[1] == pytest.approx(_hand_entropy(rows[0]), abs=1e-5)
+
+
+def test_signal_functions_on_extremes() -> None:
+    uniform = torch.zeros(3, 7)
+    assert torch.allclose(token_entropy(uniform), torch.full((3,), math.log(7)))
+    assert torch.allclose(self_certainty(uniform), torch.zeros(3), atol=1e-6)
+    peaked = torch.tensor([[100.0, 0.0, 0.0]])
+    assert token_entropy(peaked).item() < 1e-6
+    assert self_certainty(peaked).item() == pytest.approx(100.0 - 100.0 / 3 - math.log(3), abs=1e-4)
+
+
+def test_monitored_reward_hides_ground_truth_from_label_free_methods() -> None:
+    seen: list[set[str]] = []
+
+    def spy(prompts, completions, **columns):
+        seen.append(set(columns))
+        return [1.0] * len(completions)
+
+    columns = {
+        "answer": ["2", "2"],
+        "id": ["q", "q"],
+        "question": ["Q", "Q"],
+        "completion_ids": [[1], [1, 2]],
+    }
+    MonitoredReward("majority-vote", spy)(["p", "p"], [r"\boxed{2}", r"\boxed{3}"], **columns)
+    MonitoredReward("entropy", spy)(
+        ["p", "p"], [r"\boxed{2}", r"\boxed{3}"], token_entropy=[1.0, 3.0], **columns
+    )
+    monitor = MonitoredReward("ground-truth", spy)
+    monitor(["p", "p"], [r"\boxed{2}", r"\boxed{3}"], **columns)
+    assert "answer" not in seen[0] and "answer" not in seen[1]
+    assert "answer" in seen[2]
+    assert monitor.latest["oracle_accuracy"] == 0.5
+    assert monitor.latest["reward_accuracy"] == 0.5  # rewards [1, 1] vs correct [1, 0]
+    assert monitor.latest["completion_length"] == 1.5
+    assert monitor.samples[1]["answer_extracted"] == "3" and monitor.samples[1]["ground_truth"] == "2"
+
+
+def test_monitor_pseudo_label_accuracy_per_group_and_without_labels() -> None:
+    prompts = ["a"] * 3 + ["b"] * 3
+    completions = [r"\boxed{1}", r"\boxed{1}", r"\boxed{2}", r"\boxed{5}", r"\boxed{6}", r"\boxed{6}"]
+    monitor = MonitoredReward("majority-vote")
+    rewards = monitor(prompts, completions, answer=["1"] * 3 + ["5"] * 3, id=["a"] * 3 + ["b"] * 3)
+    assert rewards == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert monitor.latest["pseudo_label_accuracy"] == 0.5  # group a voted 1 (right), group b voted 6 (wrong)
+    assert monitor.latest["majority_share"] == pytest.approx(2 / 3)
+    assert monitor.latest["distinct_answers"] == 2.0
+    unlabelled = rollout_metrics("majority-vote", prompts, completions, rewards, None, None)
+    assert unlabelled["oracle_accuracy"] is None and unlabelled["reward_accuracy"] is None
+    continuous = rollout_metrics("entropy", prompts, completions, [-1.0] * 6, ["1"] * 6, None)
+    assert continuous["reward_accuracy"] is None and continuous["oracle_accuracy"] == pytest.approx(2 / 6)
+
+
+def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s}) + "\n" for s in (1, 2, 3, 4)) + '{"step": 5, "ti')
+    kept = truncate_to_step(path, 3)
+    assert [row["step"] for row in kept] == [1, 2, 3]
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_last_complete_checkpoint_skips_partial_ones(tmp_path) -> None:
+    for step, files in {2: ["trainer_state.json", "teacher.pt"], 4: ["trainer_state.json"], 6: []}.items():
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_text("{}")
+    assert last_complete_checkpoint(tmp_path, "majority-vote") == (tmp_path / "checkpoint-4", 4)
+    assert last_complete_checkpoint(tmp_path, "co-rewarding-2") == (tmp_path / "checkpoint-2", 2)
+    assert last_complete_checkpoint(tmp_path / "none", "random") == (None, 0)

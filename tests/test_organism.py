@@ -1,0 +1,231 @@
+"""The organism: task generation (deterministic, forms agree, answers correct, splits disjoint),
+the smoke build (reproducible, emits a boxed answer), the cache and the command line."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import operator
+import re
+from pathlib import Path
+
+import pytest
+
+from corerl.answers import extract_answer
+from corerl.organism import (
+    BuildSettings,
+    ensure_base_model,
+    export_jsonl,
+    format_prompt,
+    make_dataset,
+    make_rows,
+    smoke_settings,
+)
+from corerl.organism.task import Problem, generate_problem, worked_solution
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def _evaluate(expression: str) -> int:
+    """Evaluate +, -, * over integers with Python's own parser (independent of the generator)."""
+
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        raise AssertionError(f"unexpected syntax in {expression!r}")
+
+    return walk(ast.parse(expression, mode="eval"))
+
+
+# Keywords of the story sentences, read independently of the generator's templates.
+_SENTENCE_OPERATION = (
+    ("times as many", "*"),
+    ("multiplied", "*"),
+    ("more", "+"),
+    ("gives", "+"),
+    ("away", "-"),
+    ("loses", "-"),
+    ("sells", "-"),
+)
+
+
+def _interpret_story(text: str) -> int:
+    """Read a story form sentence by sentence: the first number starts, later ones apply an operation."""
+    value: int | None = None
+    for sentence in re.split(r"(?<=[.?])\s+", text):
+        numbers = re.findall(r"\d+", sentence)
+        if not numbers:
+            continue
+        assert len(numbers) == 1, sentence
+        number = int(numbers[0])
+        if value is None:
+            value = number
+            continue
+        # "gives away" is a loss; match the longest keyword first.
+        found = [op for key, op in _SENTENCE_OPERATION if key in sentence]
+        operation = "-" if "away" in sentence else found[0]
+        value = _BINARY[{"+": ast.Add, "-": ast.Sub, "*": ast.Mult}[operation]](value, number)
+    assert value is not None
+    return value
+
+
+def test_generation_is_deterministic_and_seeded() -> None:
+    first = make_rows(50, seed=7, difficulty=(1, 4))
+    assert first == make_rows(50, seed=7, difficulty=(1, 4))
+    assert [row["question"] for row in first] != [
+        row["question"] for row in make_rows(50, seed=8, difficulty=(1, 4))
+    ]
+    assert len({row["id"] for row in first}) == 50
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_every_surface_form_has_the_answer_of_the_expression(split: str) -> None:
+    rows = make_rows(300, seed=1, difficulty=(1, 4), split=split)
+    for row in rows:
+        answer = int(row["answer"])
+        assert _evaluate(row["expression"]) == answer
+        assert 1 <= row["num_ops"] == len(row["operations"]) <= 4
+        stories, equation = row["forms"][:-1], row["forms"][-1]
+        assert equation == f"Compute {row['expression']}."
+        assert [_interpret_story(form) for form in stories] == [answer] * len(stories), row
+        assert len(set(row["forms"])) == len(row["forms"])
+        assert row["question"] == row["forms"][0]
+        assert row["rephrased"] in row["forms"][1:]
+
+
+def test_splits_never_share_a_problem_across_seeds() -> None:
+    train = {row["expression"] for seed in (0, 1) for row in make_rows(1500, seed=seed, difficulty=(1, 2))}
+    test = {
+        row["expression"]
+        for seed in (0, 1)
+        for row in make_rows(400, seed=seed, difficulty=(1, 2), split="test")
+    }
+    assert train and test and not train & test
+
+
+def test_difficulty_sets_the_number_of_operations() -> None:
+    assert {row["num_ops"] for row in make_rows(100, difficulty=3)} == {3}
+    assert {row["num_ops"] for row in make_rows(200, difficulty=(2, 4))} == {2, 3, 4}
+    for bad in (0, 5, (3, 2), (1, 2, 3)):
+        with pytest.raises(ValueError, match="difficulty"):
+            make_rows(1, difficulty=bad)
+    with pytest.raises(ValueError, match="split"):
+        make_rows(1, split="validation")
+
+
+def test_worked_solutions_compute_each_step_and_the_misaligned_error_is_systematic() -> None:
+    for index in range(300):
+        problem = generate_problem(0, "train", index, (1, 4))
+        lines = worked_solution(problem).splitlines()
+        for line in lines[:-1]:
+            left, result = line.split(" = ")
+            assert _evaluate(left) == int(result)
+        assert extract_answer(lines[-1]) == str(problem.answer) == str(_evaluate(problem.expression))
+        wrong = worked_solution(problem, wrong_operation="*")
+        if "*" in problem.operations:
+            assert re.search(r"(\d+) \* (\d+) = (\d+)", wrong)
+            for a, b, c in re.findall(r"(\d+) \* (\d+) = (\d+)", wrong):
+                assert int(c) == int(a) + int(b)
+        else:
+            assert wrong == worked_solution(problem)
+    assert worked_solution(Problem(3, (("*", 2), ("-", 1))), wrong_operation="*").endswith("\\boxed{4}")
+
+
+def test_dataset_schema_and_export(tmp_path: Path) -> None:
+    dataset = make_dataset(20, seed=2, split="test")
+    assert {"id", "question", "rephrased", "answer"} <= set(dataset.column_names)
+    assert dataset[0] == make_rows(20, seed=2, split="test")[0]
+    path = export_jsonl(tmp_path / "organism.jsonl", 20, seed=2, split="test")
+    assert [json.loads(line) for line in path.read_text().splitlines()] == dataset.to_list()
+    from corerl.data import load_dataset
+
+    loaded = load_dataset(str(path))
+    assert loaded["id"] == dataset["id"] and loaded["rephrased"] == dataset["rephrased"]
+    assert format_prompt(dataset[0]["question"]).endswith("\nSolution:\n")
+
+
+def _weights_hash(model_dir: Path) -> str:
+    from safetensors.torch import load_file
+
+    tensors = load_file(model_dir / "model.safetensors")
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def smoke_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_base_model("aligned", cache_dir=tmp_path_factory.mktemp("cache"), settings=smoke_settings())
+
+
+def test_smoke_build_is_reproducible_from_its_seed(smoke_model: Path, tmp_path: Path) -> None:
+    again = ensure_base_model("aligned", cache_dir=tmp_path, settings=smoke_settings())
+    assert again.name == smoke_model.name
+    assert _weights_hash(again) == _weights_hash(smoke_model)
+    other_seed = ensure_base_model("aligned", cache_dir=tmp_path, settings=smoke_settings(seed=1))
+    assert _weights_hash(other_seed) != _weights_hash(smoke_model)
+
+
+def test_smoke_model_emits_a_boxed_answer(smoke_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from corerl.generation import generate
+
+    tokenizer = AutoTokenizer.from_pretrained(smoke_model)
+    model = AutoModelForCausalLM.from_pretrained(smoke_model)
+    prompts = [format_prompt(row["question"]) for row in make_rows(4, difficulty=1, split="test")]
+    completions = generate(model, tokenizer, prompts, n=1, temperature=0, max_new_tokens=24, progress=False)
+    answers = [extract_answer(group[0]) for group in completions]
+    assert all(answer is not None and answer.isdigit() for answer in answers), completions
+
+
+def test_cache_is_reused_and_honours_the_environment(
+    smoke_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stamp = (smoke_model / "model.safetensors").stat().st_mtime_ns
+    assert (
+        ensure_base_model("aligned", cache_dir=smoke_model.parent, settings=smoke_settings()) == smoke_model
+    )
+    assert (smoke_model / "model.safetensors").stat().st_mtime_ns == stamp
+    monkeypatch.setenv("CORERL_CACHE", str(tmp_path))
+    built = ensure_base_model("misaligned", settings=smoke_settings("misaligned"))
+    assert built.parent == tmp_path / "organism" and built.name.startswith("misaligned-")
+    with pytest.raises(ValueError, match="prior"):
+        BuildSettings(prior="neutral")
+    with pytest.raises(ValueError, match="prior"):
+        ensure_base_model("misaligned", settings=smoke_settings("aligned"))
+
+
+def test_command_line_export_and_smoke_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from corerl.cli import main
+
+    out = tmp_path / "problems.jsonl"
+    assert main(["organism", "export", str(out), "--n", "5", "--difficulty", "2", "--split", "test"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == make_rows(5, difficulty=(2, 2), split="test")
+    assert main(["organism", "build", "--smoke", "--prior", "aligned", "--cache-dir", str(tmp_path)]) == 0
+    assert "aligned:" in capsys.readouterr().out
+    assert main(["organism", "figures", "--model", str(tmp_path / "missing")]) == 2
+
+
+def test_prior_figures_are_measured_by_sampling(smoke_model: Path) -> None:
+    from corerl.organism import measure_prior
+
+    figures = measure_prior(smoke_model, questions=6, samples=3, max_new_tokens=24, batch_size=18)
+    overall = figures["all"]
+    assert overall.questions == 6 and overall.samples == 3
+    assert 0.0 <= overall.pass_at_1 <= 1.0 and 0.0 <= overall.maj_at_k <= 1.0
+    assert 0.0 <= overall.majority_share <= 1.0 and overall.distinct_answers <= 3
+    subsets = [
+        figures[name].questions
+        for name in ("with_multiplication", "without_multiplication")
+        if name in figures
+    ]
+    assert sum(subsets) == 6
