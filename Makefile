@@ -19,7 +19,7 @@ $(BIN)/corerl: pyproject.toml
 setup: $(BIN)/corerl
 
 run: setup
-	$(BIN)/corerl demo
+	$(BIN)/corerl reproduce
 
 lint: setup
 	$(BIN)/ruff check corerl tests benchmarks

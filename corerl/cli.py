@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corerl.engine.cli",
     "corerl.rephrase",
     "corerl.organism.cli",
+    "corerl.reproduce",
 )
 
 

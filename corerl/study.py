@@ -1,0 +1,425 @@
+"""The notebooks' study harness: name, train (or load), evaluate and tabulate the runs of one profile.
+
+The numbered notebooks hold the narrative and the plots; the few lines each of them would otherwise
+repeat live here:
+
+- :func:`resolve_profile`: ``"auto"`` is ``t4`` on a CUDA GPU and ``tiny`` otherwise;
+- :func:`storage_root`: Google Drive (``/content/drive/MyDrive/corerl``) or ``/kaggle/working/corerl``
+  when present, so a disconnected Colab/Kaggle session finds its checkpoints again; else ``./runs``;
+- :class:`Study`: the runs of a profile under ``<root>/<profile>/<name>``. :meth:`Study.run` loads a
+  finished run, resumes an interrupted one and trains a missing one; :meth:`Study.evaluate` caches each
+  model's evaluation as CSV; :meth:`Study.results_table` gathers them (methods x benchmarks);
+- ``smoke=True`` shrinks everything (a few steps, questions and tokens, the organism's seconds-long
+  smoke build) so that CI can execute every notebook; smoke runs live under ``<profile>-smoke`` and
+  are never mistaken for real ones. Their numbers mean nothing.
+
+Departures: evaluation subsamples the benchmarks (``eval_questions``) to fit a T4 session; the paper
+evaluates on the full sets. The ``t4`` profile's second prior (``misaligned``) is a different model
+family (Llama-3.2-3B-Instruct, the paper's second model), not a model with a known systematic error as
+on the organism.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import platform
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corerl.config import PROFILES, TrainConfig, config_differences, from_yaml, make_config
+
+if TYPE_CHECKING:
+    import datasets
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DRIVE_ROOT = Path("/content/drive/MyDrive")
+KAGGLE_ROOT = Path("/kaggle/working")
+# Base models of the GPU profiles: the paper's Qwen3-1.7B-Base (Table 7) and its Llama family model.
+GPU_MODELS: dict[str, str] = {
+    "aligned": "unsloth/Qwen3-1.7B-Base",
+    "misaligned": "unsloth/Llama-3.2-3B-Instruct",
+}
+# Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
+EVALUATION: dict[str, dict[str, Any]] = {
+    "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
+    "t4": {
+        "benchmarks": ("math500", "gsm8k", "amc"),
+        "questions": 100,
+        "k": 4,
+        "max_new_tokens": 1024,
+        "batch_size": 32,
+    },
+    "a100": {
+        "benchmarks": ("math500", "gsm8k", "amc"),
+        "questions": 500,
+        "k": 8,
+        "max_new_tokens": 2048,
+        "batch_size": 64,
+    },
+}
+SMOKE_EVALUATION: dict[str, Any] = {"questions": 6, "k": 2, "max_new_tokens": 48}
+# Smoke runs: enough to go through every code path, not to learn anything.
+SMOKE_STEPS = 2
+SMOKE_OVERRIDES: dict[str, Any] = {
+    "data_limit": 16,
+    "questions_per_step": 2,
+    "save_steps": 1,
+    "sample_every": 1,
+    "curriculum_samples": 2,
+    "offline_label_samples": 2,
+    "early_stopping_eval_steps": 1,
+}
+TINY_THREADS = 1  # torch threads in a tiny-profile kernel (see Study.__post_init__)
+
+
+def resolve_profile(profile: str = "auto") -> str:
+    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``."""
+    if profile == "auto":
+        import torch
+
+        return "t4" if torch.cuda.is_available() else "tiny"
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (choose from auto, {', '.join(PROFILES)})")
+    return profile
+
+
+def storage_root(default: str | os.PathLike[str] = "runs") -> Path:
+    """Where runs live: Google Drive (when mounted) or Kaggle's working folder when present, else ``default``."""
+    for root in (DRIVE_ROOT, KAGGLE_ROOT):
+        if root.is_dir():
+            return root / "corerl"
+    return Path(default)
+
+
+def describe_hardware() -> str:
+    """One line naming the machine the numbers were measured on (GPU name or CPU cores)."""
+    import torch
+
+    if torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+    else:
+        device = f"CPU ({os.cpu_count()} cores visible, torch threads: {torch.get_num_threads()})"
+    return f"{device}, {platform.system()}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+@dataclass
+class Study:
+    """The runs of one profile. ``profile`` may be ``auto``; ``model`` replaces the aligned base model.
+
+    Creating a Study sets torch's thread count of this process (``threads`` when given, else
+    ``TINY_THREADS`` on the tiny profile) or, on a GPU profile with CUDA and Unsloth installed, imports
+    Unsloth, which must come before transformers.
+    """
+
+    profile: str = "auto"
+    steps: int | None = None
+    model: str | None = None
+    smoke: bool = False
+    retrain: bool = False
+    root: str | os.PathLike[str] | None = None
+    figures: str | os.PathLike[str] = "figures"
+    seed: int = 0
+    eval_questions: int | None = None
+    threads: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.profile = resolve_profile(self.profile)
+        if self.threads or self.profile == "tiny":
+            import torch
+
+            # The organism's matrices are too small to gain from intra-op threads, and on a shared CPU
+            # extra threads cost a lot: evaluating 200 questions x 4 samples took 3 s on 1 thread and
+            # 108 s on 2 while other jobs ran (measured on a 2-core machine).
+            torch.set_num_threads(self.threads or TINY_THREADS)
+        elif importlib.util.find_spec("unsloth") is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                # Unsloth must be imported before transformers/trl/peft, which the notebook's first
+                # sampling or evaluation cell would import (../shared/notes/stack.md).
+                import unsloth  # noqa: F401
+        self.root = Path(self.root) if self.root is not None else storage_root()
+        self.figures = Path(self.figures)
+        self.runs_dir = self.root / (f"{self.profile}-smoke" if self.smoke else self.profile)
+
+    # ------------------------------------------------------------------------------- models, data
+    def base_model(self, prior: str = "aligned") -> str:
+        """The base model of a prior: the organism's (built and cached on first use) or a hub id."""
+        if prior == "aligned" and self.model is not None:
+            return self.model
+        if self.profile != "tiny":
+            return GPU_MODELS[prior]
+        from corerl.organism import ensure_base_model, smoke_settings
+
+        settings = smoke_settings(prior, self.seed) if self.smoke else None
+        return str(ensure_base_model(prior, settings=settings))
+
+    @property
+    def test_data(self) -> str:
+        """The held-out set used for test-time training: the organism's test split or MATH-500."""
+        return "organism-test" if self.profile == "tiny" else "math500"
+
+    @property
+    def benchmarks(self) -> tuple[str, ...]:
+        return EVALUATION[self.profile]["benchmarks"]
+
+    def config(
+        self, method: str, name: str | None = None, *, prior: str = "aligned", **overrides: Any
+    ) -> TrainConfig:
+        """The config of run ``name`` (default: the method, suffixed by a non-default prior).
+
+        Precedence: the profile, then ``overrides`` (the notebook's choices for this run), then the
+        study's ``steps``, then smoke mode (which caps steps and data whatever was asked).
+        """
+        name = name or (method if prior == "aligned" else f"{method}-{prior}")
+        values: dict[str, Any] = {"seed": self.seed, "model": self.base_model(prior), "organism_prior": prior}
+        values.update(self.overrides)
+        values.update(overrides)
+        if self.steps is not None:
+            values["max_steps"] = self.steps
+        if self.smoke:
+            limit = min(
+                values.get("data_limit") or SMOKE_OVERRIDES["data_limit"], SMOKE_OVERRIDES["data_limit"]
+            )
+            values.update(SMOKE_OVERRIDES, data_limit=limit, max_steps=SMOKE_STEPS)
+        return make_config(self.profile, method=method, output_dir=str(self.runs_dir / name), **values)
+
+    def prompt(self, question: str) -> str | list[dict[str, str]]:
+        """The training prompt of a question: the profile's template, as a chat turn where it chats."""
+        config = make_config(self.profile)
+        text = config.format_prompt(question)
+        return [{"role": "user", "content": text}] if config.chat else text
+
+    def sample(
+        self, questions: list[str], *, n: int = 8, temperature: float = 1.0, prior: str = "aligned"
+    ) -> list[list[str]]:
+        """``n`` completions per question from the base model of ``prior``, with the training prompt."""
+        from corerl.generation import generate, load_model
+
+        model, tokenizer = load_model(self.base_model(prior), backend="hf")
+        completions = generate(
+            model,
+            tokenizer,
+            [self.prompt(question) for question in questions],
+            n=n,
+            temperature=temperature,
+            max_new_tokens=make_config(self.profile).max_completion_length,
+            seed=self.seed,
+            progress=False,
+        )
+        del model
+        _free_memory()
+        return completions
+
+    def training_data(self, config: TrainConfig) -> datasets.Dataset:
+        """The raw training set a config names (before its transforms)."""
+        from corerl.engine.dataset import load_training_data
+
+        return load_training_data(config)
+
+    # --------------------------------------------------------------------------------- training
+    def run(
+        self,
+        method: str,
+        name: str | None = None,
+        *,
+        prior: str = "aligned",
+        dataset: datasets.Dataset | None = None,
+        **overrides: Any,
+    ) -> Path:
+        """Train run ``name`` unless it is already finished; resume it when it was interrupted.
+
+        A finished run (``final/`` written) is loaded as it is, unless ``retrain``; its saved config
+        must equal the one asked for, else ValueError (change the parameters back, or retrain).
+        """
+        from corerl.engine import train
+
+        config = self.config(method, name, prior=prior, **overrides)
+        run_dir = config.run_dir
+        saved = run_dir / "config.yaml"
+        if self.retrain and run_dir.exists():
+            logger.info("retraining: removing %s", run_dir)
+            shutil.rmtree(run_dir)
+        if saved.exists():
+            differences = config_differences(from_yaml(saved.read_text()), config)
+            if differences:
+                raise ValueError(
+                    f"{run_dir} was trained with another config ({'; '.join(differences)}); "
+                    "set RETRAIN = True or choose another RUNS_DIR"
+                )
+            if (run_dir / "final").is_dir():
+                logger.info("loading the finished run %s", run_dir)
+                return run_dir
+            logger.info("resuming the interrupted run %s", run_dir)
+            return train(config, resume=True, dataset=dataset)
+        return train(config, dataset=dataset)
+
+    def metrics(self, name: str) -> pd.DataFrame:
+        """A run's ``metrics.jsonl`` as a frame (``corerl.collapse.read_metrics``)."""
+        from corerl.collapse import read_metrics
+
+        return read_metrics(self.runs_dir / name)
+
+    def samples(self, name: str) -> pd.DataFrame:
+        from corerl.collapse import read_samples
+
+        return read_samples(self.runs_dir / name)
+
+    # ------------------------------------------------------------------------------- evaluation
+    def eval_settings(self) -> dict[str, Any]:
+        settings = {key: value for key, value in EVALUATION[self.profile].items() if key != "benchmarks"}
+        if self.smoke:
+            settings.update(SMOKE_EVALUATION)
+        if self.eval_questions is not None:
+            settings["questions"] = self.eval_questions
+        return settings
+
+    def evaluate(
+        self,
+        name: str,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        benchmarks: Sequence[str] | Mapping[str, datasets.Dataset] | None = None,
+        questions: int | None = None,
+    ) -> pd.DataFrame:
+        """Evaluate a run's final model (or ``model``), cached in ``<runs>/eval/<name>.csv``.
+
+        ``name`` is the row label of the results table; ``model`` defaults to ``<runs>/<name>/final``;
+        ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
+        Prompts are the training ones (the config's template and chat setting).
+        """
+        import pandas as pd
+
+        from corerl.evaluate import evaluate_model, save_results
+
+        cache = self.runs_dir / "eval" / f"{name}.csv"
+        path = Path(model) if model is not None else self.runs_dir / name / "final"
+        # A cached evaluation is stale when the model was written after it (a run trained again).
+        fresh = cache.is_file() and (not path.exists() or cache.stat().st_mtime >= path.stat().st_mtime)
+        if fresh and not self.retrain:
+            return pd.read_csv(cache)
+        if model is None and not path.is_dir():
+            raise FileNotFoundError(f"no trained model at {path}: run the training cell for {name!r} first")
+        settings = self.eval_settings()
+        template = make_config(self.profile)
+        evaluation = evaluate_model(
+            str(path),
+            benchmarks if isinstance(benchmarks, Mapping) else list(benchmarks or self.benchmarks),
+            model_name=name,
+            k=settings["k"],
+            batch_size=settings["batch_size"],
+            max_new_tokens=settings["max_new_tokens"],
+            limit=questions or settings["questions"],
+            prompt=template.prompt_template,
+            chat=template.chat,
+            seed=self.seed,
+        )
+        save_results(evaluation.table, cache.parent, name=name)
+        _free_memory()
+        return evaluation.table
+
+    def test_time_results(self, name: str = "test-time") -> pd.DataFrame:
+        """The before/after evaluation a test-time-training run wrote, added to the results table.
+
+        ``corerl.engine`` evaluates the base model and the trained one on the questions the run
+        trained on (``<run>/test_time_eval.csv``); here they become rows ``base-<name>`` and ``<name>``
+        of a benchmark named after the set, cached like every evaluation.
+        """
+        import pandas as pd
+
+        from corerl.evaluate import save_results
+
+        source = self.runs_dir / name / "test_time_eval.csv"
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: run {name!r} with test_time_training=True first")
+        table = pd.read_csv(source)
+        table["model"] = table["model"].map({"base": f"base-{name}", "trained": name})
+        table["benchmark"] = [f"test-time set ({n})" for n in table["n"]]
+        for model, rows in table.groupby("model"):
+            save_results(rows, self.runs_dir / "eval", name=str(model))
+        return table
+
+    def evaluate_base(self, prior: str = "aligned", **options: Any) -> pd.DataFrame:
+        """:meth:`evaluate` of the base model of a prior, as row ``base`` (``base-misaligned``)."""
+        name = "base" if prior == "aligned" else f"base-{prior}"
+        return self.evaluate(name, model=self.base_model(prior), **options)
+
+    def results(self) -> pd.DataFrame:
+        """Every cached evaluation of this profile, in one tidy frame."""
+        import pandas as pd
+
+        from corerl.evaluate import RESULT_COLUMNS
+
+        files = sorted((self.runs_dir / "eval").glob("*.csv"))
+        if not files:
+            return pd.DataFrame(columns=list(RESULT_COLUMNS))
+        return pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
+
+    def results_table(self, metric: str = "avg@k", order: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Models x benchmarks of ``metric`` in percent (the papers' layout); ``order`` rows first."""
+        results = self.results()
+        chosen = results[results["metric"] == metric]
+        if chosen.empty:
+            raise ValueError(f"no evaluation with metric {metric!r} under {self.runs_dir / 'eval'}")
+        table = chosen.pivot_table(index="model", columns="benchmark", values="value", aggfunc="mean") * 100
+        rows = [name for name in order if name in table.index]
+        rows += sorted(name for name in table.index if name not in rows)
+        return table.loc[rows].round(1)
+
+    def results_markdown(self, metric: str = "avg@k", order: tuple[str, ...] = ()) -> str:
+        """The results table as Markdown with a header saying what, where and how it was measured."""
+        results = self.results()
+        table = self.results_table(metric, order)
+        chosen = results[results["metric"] == metric]
+        sizes = ", ".join(
+            f"{bench}: {int(n)} questions" for bench, n in chosen.groupby("benchmark")["n"].max().items()
+        )
+        settings = chosen.iloc[0]
+        header = "| model | " + " | ".join(table.columns) + " |\n|---|" + "---|" * len(table.columns) + "\n"
+        rows = "".join(
+            f"| {model} | " + " | ".join("" if value != value else f"{value:.1f}" for value in row) + " |\n"
+            for model, row in zip(table.index, table.to_numpy(), strict=True)
+        )
+        return (
+            f"# Results measured by corerl ({self.profile} profile{', SMOKE: meaningless' if self.smoke else ''})\n\n"
+            f"{metric} in percent, k = {int(settings['k'])} samples at temperature {settings['temperature']:g}; "
+            f"{sizes}.\nMeasured on: {describe_hardware()}.\n\n{header}{rows}"
+        )
+
+
+def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
+    """The curves of ``corerl.collapse.CURVE_COLUMNS`` as trailing rolling means over ``window`` steps.
+
+    For figures only: a tiny-profile step sees 16 rollouts, so raw per-step values are noisy.
+    Collapse detection smooths on its own (``corerl.collapse.detect_collapse``): give it raw metrics.
+
+    >>> import pandas as pd
+    >>> smooth(pd.DataFrame({"step": [1, 2, 3], "reward_mean": [0.0, 1.0, 0.5]}), window=2)["reward_mean"].tolist()
+    [0.0, 0.5, 0.75]
+    """
+    from corerl.collapse import CURVE_COLUMNS
+
+    smoothed = metrics.sort_values("step").copy()
+    for column in CURVE_COLUMNS:
+        if column in smoothed.columns:
+            smoothed[column] = smoothed[column].astype(float).rolling(window, min_periods=1).mean()
+    return smoothed
+
+
+def _free_memory() -> None:
+    """Release a model's GPU memory before the next one loads (a T4 holds one 1.7B model at a time)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

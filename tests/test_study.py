@@ -1,0 +1,176 @@
+"""corerl.study: run naming, config precedence, load-or-resume-or-train, the results table (no training)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from corerl import study as study_module
+from corerl.config import to_yaml
+from corerl.study import Study, resolve_profile, smooth
+
+
+@pytest.fixture
+def tiny_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Study:
+    # The organism's base model is a path here: nothing is built.
+    monkeypatch.setattr(Study, "base_model", lambda self, prior="aligned": f"/models/{prior}")
+    return Study("tiny", root=tmp_path / "runs", figures=tmp_path / "figures")
+
+
+def test_auto_is_tiny_without_a_gpu_and_unknown_profiles_fail() -> None:
+    import torch
+
+    assert resolve_profile("auto") == ("t4" if torch.cuda.is_available() else "tiny")
+    with pytest.raises(ValueError, match="unknown profile 'v100'"):
+        resolve_profile("v100")
+
+
+def test_runs_go_to_drive_then_kaggle_then_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drive, kaggle = tmp_path / "MyDrive", tmp_path / "kaggle-working"
+    monkeypatch.setattr(study_module, "DRIVE_ROOT", drive)
+    monkeypatch.setattr(study_module, "KAGGLE_ROOT", kaggle)
+    assert study_module.storage_root("runs") == Path("runs")
+    kaggle.mkdir()
+    assert study_module.storage_root("runs") == kaggle / "corerl"
+    drive.mkdir()
+    assert study_module.storage_root("runs") == drive / "corerl"
+
+
+def test_runs_are_named_by_method_and_prior(tiny_study: Study) -> None:
+    assert tiny_study.config("entropy").run_dir == tiny_study.root / "tiny" / "entropy"
+    misaligned = tiny_study.config("majority-vote", prior="misaligned")
+    assert misaligned.run_dir.name == "majority-vote-misaligned"
+    assert (misaligned.model, misaligned.organism_prior) == ("/models/misaligned", "misaligned")
+
+
+def test_steps_override_the_notebook_and_smoke_overrides_everything(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(Study, "base_model", lambda self, prior="aligned": "/models/x")
+    assert Study("tiny", root=tmp_path).config("random", max_steps=7).max_steps == 7
+    assert Study("tiny", steps=3, root=tmp_path).config("random", max_steps=7).max_steps == 3
+    smoke = Study("tiny", steps=30, smoke=True, root=tmp_path)
+    config = smoke.config("random", max_steps=7, data_limit=500)
+    assert (config.max_steps, config.data_limit) == (
+        study_module.SMOKE_STEPS,
+        study_module.SMOKE_OVERRIDES["data_limit"],
+    )
+    assert smoke.runs_dir.name == "tiny-smoke"  # never mistaken for a real run
+
+
+def test_a_finished_run_is_loaded_not_retrained(tiny_study: Study, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_study.config("entropy")
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    monkeypatch.setattr("corerl.engine.train", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert tiny_study.run("entropy") == config.run_dir
+
+
+def test_an_interrupted_run_is_resumed(tiny_study: Study, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tiny_study.config("entropy")
+    config.run_dir.mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    calls = []
+    monkeypatch.setattr(
+        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
+    )
+    tiny_study.run("entropy")
+    assert calls == [{"resume": True, "dataset": None}]
+
+
+def test_a_run_made_with_another_config_is_refused(tiny_study: Study) -> None:
+    config = tiny_study.config("entropy", max_steps=5)
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    with pytest.raises(ValueError, match="max_steps: 5 -> 9.*RETRAIN"):
+        tiny_study.run("entropy", max_steps=9)
+
+
+def _write_eval(study: Study, model: str, benchmark: str, value: float, n: int = 200) -> None:
+    folder = study.runs_dir / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "benchmark": benchmark,
+            "model": model,
+            "metric": metric,
+            "k": 4,
+            "temperature": 0.8,
+            "value": value if metric == "avg@k" else 0.0,
+            "n": n,
+        }
+        for metric in ("avg@k", "maj@k")
+    ]
+    pd.DataFrame(rows).to_csv(folder / f"{model}.csv", index=False)
+
+
+def test_results_table_is_models_by_benchmarks_in_percent(tiny_study: Study) -> None:
+    _write_eval(tiny_study, "majority-vote", "organism", 0.3351)
+    _write_eval(tiny_study, "base", "organism", 0.5)
+    _write_eval(tiny_study, "test-time", "test-time set", 0.25, n=128)
+    table = tiny_study.results_table(order=("base", "majority-vote"))
+    assert list(table.index) == ["base", "majority-vote", "test-time"]
+    assert table.loc["majority-vote", "organism"] == 33.5
+    markdown = tiny_study.results_markdown(order=("base",))
+    assert "| base | 50.0 |  |" in markdown
+    assert "organism: 200 questions, test-time set: 128 questions" in markdown
+    assert "k = 4 samples at temperature 0.8" in markdown
+
+
+def test_results_table_without_evaluations_fails_loudly(tiny_study: Study) -> None:
+    with pytest.raises(ValueError, match="no evaluation with metric 'avg@k'"):
+        tiny_study.results_table()
+
+
+def test_evaluate_without_a_trained_model_names_the_run(tiny_study: Study) -> None:
+    with pytest.raises(FileNotFoundError, match="no trained model at .*co-rewarding-1"):
+        tiny_study.evaluate("co-rewarding-1")
+
+
+def test_a_cached_evaluation_is_reused_until_the_model_changes(tiny_study: Study, monkeypatch) -> None:
+    final = tiny_study.runs_dir / "entropy" / "final"
+    final.mkdir(parents=True)
+    _write_eval(tiny_study, "entropy", "organism", 0.25)
+    calls = []
+
+    def evaluate_model(path, benchmarks, **options):
+        calls.append(path)
+        table = pd.DataFrame(
+            [
+                {
+                    "benchmark": "organism",
+                    "model": "entropy",
+                    "metric": "avg@k",
+                    "k": 4,
+                    "temperature": 0.8,
+                    "value": 0.75,
+                    "n": 200,
+                }
+            ]
+        )
+        return type("Evaluation", (), {"table": table})()
+
+    monkeypatch.setattr("corerl.evaluate.evaluate_model", evaluate_model)
+    assert tiny_study.evaluate("entropy")["value"].iloc[0] == 0.25  # cached, the model is older
+    cache = tiny_study.runs_dir / "eval" / "entropy.csv"
+    os.utime(final, (cache.stat().st_mtime + 10, cache.stat().st_mtime + 10))  # trained again
+    assert tiny_study.evaluate("entropy")["value"].iloc[0] == 0.75
+    assert calls == [str(final)]
+
+
+def test_smooth_keeps_steps_and_only_smooths_the_curves() -> None:
+    frame = pd.DataFrame(
+        {
+            "step": [2, 1, 3],
+            "method": ["m"] * 3,
+            "oracle_accuracy": [1.0, 0.0, 0.5],
+            "teacher_alpha": [0.1, 0.2, 0.3],
+        }
+    )
+    smoothed = smooth(frame, window=2)
+    assert smoothed["step"].tolist() == [1, 2, 3]
+    assert smoothed["oracle_accuracy"].tolist() == [0.0, 0.5, 0.75]
+    assert smoothed["teacher_alpha"].tolist() == [0.2, 0.1, 0.3]
