@@ -19,17 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from corerl.config import STUDY_METHODS
 from corerl.organism import BuildSettings, ensure_base_model, measure_prior, smoke_settings
 
-METHODS = (
-    "ground-truth",
-    "majority-vote",
-    "entropy",
-    "self-certainty",
-    "co-rewarding-1",
-    "co-rewarding-2",
-    "random",
-)
 TRACKED = (
     "oracle_accuracy",
     "pseudo_label_accuracy",
@@ -108,7 +100,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--priors", nargs="+", default=["aligned", "misaligned"])
     parser.add_argument("--rl-steps", type=int, default=0, help="RL steps per method (0: skip RL)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(STUDY_METHODS))
     parser.add_argument("--data-limit", type=int, default=None, help="training questions (e.g. 128 for TTT)")
     # The organism's worked solutions take up to 40 tokens (3 operations, EOS included).
     parser.add_argument("--max-completion-length", type=int, default=48)

@@ -15,10 +15,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from corerl.config import METHODS, make_config
+from corerl.config import STUDY_METHODS, make_config
 from corerl.engine import train
 
-BENCHMARKED = [method for method in METHODS if method != "offline-labels"]
+BENCHMARKED = list(STUDY_METHODS)
 
 
 def main() -> None:

@@ -48,7 +48,8 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a run log; a torn last line (a kill mid-write) is skipped, any other bad line raises."""
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -82,7 +83,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     a ``step`` field.
     """
     path = _resolve(path, "metrics.jsonl")
-    frame = pd.DataFrame.from_records(_read_jsonl(path))
+    frame = pd.DataFrame.from_records(read_jsonl(path))
     if frame.empty:
         return pd.DataFrame({"step": pd.Series(dtype=int)})
     if "step" not in frame.columns:
@@ -94,7 +95,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
 def read_samples(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A run's ``samples.jsonl`` (or its output directory) as a frame, in file order."""
     path = _resolve(path, "samples.jsonl")
-    frame = pd.DataFrame.from_records(_read_jsonl(path))
+    frame = pd.DataFrame.from_records(read_jsonl(path))
     missing = {"step", "completion"} - set(frame.columns) if not frame.empty else set()
     if missing:
         raise ValueError(f"{path}: samples lack the column(s) {sorted(missing)}")

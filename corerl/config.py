@@ -32,16 +32,13 @@ from typing import Any
 
 import yaml
 
-METHODS: tuple[str, ...] = (
-    "ground-truth",
-    "majority-vote",
-    "entropy",
-    "self-certainty",
-    "co-rewarding-1",
-    "co-rewarding-2",
-    "random",
-    "offline-labels",  # SRT's offline labels (a mitigation): needs an ``offline_label`` column
-)
+from corerl.rewards import REWARDS
+
+# Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
+# mitigation) needs an ``offline_label`` column, which ``--offline-labels`` makes.
+METHODS: tuple[str, ...] = tuple(REWARDS)
+# The methods that train on a dataset as it is (all but offline-labels).
+STUDY_METHODS: tuple[str, ...] = tuple(method for method in METHODS if method != "offline-labels")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
 TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")

@@ -56,7 +56,8 @@ def completion_answers(completions: Sequence[Completion]) -> list[str | None]:
     return [extract_answer(completion_text(completion)) for completion in completions]
 
 
-def _prompt_key(prompt: Any) -> Hashable:
+def prompt_key(prompt: Any) -> Hashable:
+    """The group key of a prompt (a string, or a chat message list) when there is no ``id`` column."""
     return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
 
 
@@ -132,7 +133,7 @@ def _majority_labels_and_votes(
     min_share: float,
 ) -> tuple[list[str | None], list[Vote]]:
     answers = completion_answers(completions)
-    keys = list(ids) if ids is not None else [_prompt_key(prompt) for prompt in prompts]
+    keys = list(ids) if ids is not None else [prompt_key(prompt) for prompt in prompts]
     labels: list[str | None] = [None] * len(completions)
     votes = []
     for members in _group(keys).values():

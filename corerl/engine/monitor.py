@@ -24,7 +24,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from corerl.answers import answers_match, extract_answer, normalize_answer
-from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text
+from corerl.collapse import read_jsonl
+from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
 
 CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty"})
@@ -32,10 +33,6 @@ CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty"})
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
-
-
-def _prompt_key(prompt: Any) -> Hashable:
-    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
 
 
 def rollout_metrics(
@@ -58,7 +55,7 @@ def rollout_metrics(
     answers = [extract_answer(completion_text(completion)) for completion in completions]
     groups: dict[Hashable, list[int]] = {}
     for index, prompt in enumerate(prompts):
-        groups.setdefault(_prompt_key(prompt), []).append(index)
+        groups.setdefault(prompt_key(prompt), []).append(index)
     scored = [float(r) for r in rewards if r is not None and not math.isnan(r)]
     reward_mean = _mean(scored)
     figures: dict[str, float | None] = {
@@ -212,16 +209,8 @@ def gather_batch(
 
 
 def read_jsonl_steps(path: Path) -> list[dict[str, Any]]:
-    """The complete JSON lines of a metrics/samples file (a torn last line is dropped)."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """The complete JSON lines of a metrics/samples file (a torn last line is dropped); [] when absent."""
+    return read_jsonl(path) if path.exists() else []
 
 
 def truncate_to_step(path: Path, last_step: int) -> list[dict[str, Any]]:
