@@ -6,6 +6,9 @@ rollouts, rewards and pseudo-labels with the ground truth. Nothing it computes i
 training. ``RunLogCallback`` appends one JSON line per optimizer step to ``metrics.jsonl`` (flushed at
 once, so a killed run keeps every finished step), writes a few ``samples.jsonl`` rows every K steps
 (each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
+With ``strategies=True`` (the training data is the organism) each step also logs the share of every
+organism strategy among all rollouts, ``strategy/<name>`` (``corerl.organism.strategies``): monitoring
+only, read against the ground truth like the oracle accuracy.
 
 Groups are prompts: each prompt's G rollouts (for Co-rewarding-I each view is its own group).
 On several processes the wrapper gathers the whole generation batch from every rank before scoring
@@ -112,8 +115,10 @@ class MonitoredReward:
         *,
         stop_token_ids: frozenset[int] = frozenset(),
         max_completion_length: int | None = None,
+        strategies: bool = False,
     ) -> None:
         self.method = method
+        self.strategies = strategies
         self.reward_function = reward_function or REWARDS[method]
         self.stop_token_ids = stop_token_ids
         self.max_completion_length = max_completion_length
@@ -142,6 +147,8 @@ class MonitoredReward:
             label_columns = {k: v for k, v in reward_columns.items() if k not in ("log_metric", "log_extra")}
             pseudo_labels = PSEUDO_LABELS[self.method](prompts, completions, **label_columns)
         self.latest = rollout_metrics(self.method, prompts, completions, rewards, ground_truth, pseudo_labels)
+        if self.strategies:
+            self.latest.update(_strategy_figures(completions, columns.get("question"), ground_truth))
         entropies = columns.get("token_entropy")
         self.latest["token_entropy"] = _mean([float(e) for e in entropies]) if entropies else None
         lengths = columns.get("completion_ids")
@@ -166,6 +173,17 @@ class MonitoredReward:
             for i in range(len(prompts))
         ]
         return rewards
+
+
+def _strategy_figures(
+    completions: Sequence[Any], questions: Sequence[str] | None, ground_truth: Sequence[str | None] | None
+) -> dict[str, float | None]:
+    """``strategy/<name>`` shares of all rollouts (monitoring only); None without questions or labels."""
+    from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES, strategy_metrics
+
+    if not questions or ground_truth is None or any(truth is None for truth in ground_truth):
+        return {f"{METRIC_PREFIX}{name}": None for name in STRATEGIES}
+    return dict(strategy_metrics(questions, [completion_text(c) for c in completions], ground_truth))
 
 
 def is_truncated(completion_ids: Sequence[int], stop_token_ids: frozenset[int], max_length: int) -> bool:
