@@ -271,3 +271,95 @@ def test_the_monitor_logs_strategy_shares_and_the_reward_never_sees_the_answer()
     plain = MonitoredReward("majority-vote", spy)
     plain(prompts, completions, answer=["24"] * 4, **columns)
     assert not any(key.startswith(METRIC_PREFIX) for key in plain.latest)
+
+
+def test_evaluation_reports_strategy_shares_on_the_organism_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    import corerl.generation
+    from corerl.evaluate import evaluate
+    from corerl.organism.dataset import make_dataset
+
+    held_out = make_dataset(3, split="test")
+
+    def fake_generate(model, tokenizer, prompts, *, n, **options):
+        groups = []
+        for question, answer in zip(held_out["question"], held_out["answer"], strict=True):
+            first = question_integers(question)[0]
+            groups.append([f"1 + 1 = 2\n\\boxed{{{answer}}}", f"\\boxed{{{first}}}"][:n])
+        return groups[: len(prompts)]
+
+    monkeypatch.setattr(corerl.generation, "generate", fake_generate)
+    table = evaluate(None, object(), ["organism"], k=2, limit=3, chat=False).table
+    values = dict(zip(table["metric"], table["value"], strict=True))
+    assert values["strategy/worked-correct"] == 0.5 and values["strategy/shortcut-first"] == 0.5
+    assert sum(values[f"strategy/{name}"] for name in STRATEGIES) == pytest.approx(1.0)
+    other = datasets.Dataset.from_list([{"question": q, "answer": "1"} for q in held_out["question"]])
+    table = evaluate(None, object(), {"not-the-organism": other}, k=2, chat=False).table
+    assert not table["metric"].str.startswith(METRIC_PREFIX).any()
+
+
+def _share_frame(steps: int, worked: float, offset: float = 0.0):
+    import pandas as pd
+
+    rows = []
+    for step in range(1, steps + 1):
+        correct = min(1.0, worked + offset + 0.01 * step)
+        rows.append(
+            {
+                "step": step,
+                "reward_mean": 0.5,
+                **{f"strategy/{name}": 0.0 for name in STRATEGIES},
+                "strategy/worked-correct": correct,
+                "strategy/shortcut-first": 1.0 - correct,
+            }
+        )
+    rows.append({"step": steps + 1, **{f"strategy/{name}": None for name in STRATEGIES}})  # no labels
+    return pd.DataFrame(rows)
+
+
+def test_strategy_curves_average_seeds_and_keep_the_sum() -> None:
+    from corerl.plots import strategy_curves
+
+    seeds = [_share_frame(10, 0.3), _share_frame(10, 0.3, offset=0.2), _share_frame(8, 0.3, offset=0.1)]
+    mean, sd = strategy_curves(seeds, window=3)
+    assert list(mean.columns) == list(STRATEGIES) and mean.index.tolist() == list(range(1, 11))
+    assert mean.sum(axis=1).to_numpy() == pytest.approx([1.0] * 10)
+    assert mean.loc[1, "worked-correct"] == pytest.approx(0.31 + 0.1)  # mean of 0.31, 0.51, 0.41
+    assert mean.loc[10, "worked-correct"] == pytest.approx(0.39 + 0.1)  # steps 9-10 seen by two seeds
+    assert sd.loc[1, "worked-correct"] > 0 and sd.loc[1, "no-answer"] == 0
+    single_mean, single_sd = strategy_curves(_share_frame(4, 0.5))
+    assert (single_sd == 0).all().all() and single_mean.loc[1, "worked-correct"] == pytest.approx(0.51)
+
+
+def test_strategy_figures_are_written_and_bad_input_is_named(tmp_path) -> None:
+    import pandas as pd
+
+    from corerl import plots
+
+    runs = {
+        "ground-truth": [_share_frame(10, 0.3), _share_frame(10, 0.5)],
+        "majority-vote": _share_frame(10, 0.4),
+    }
+    for kind in ("area", "lines"):
+        figure = plots.plot_strategy_shares(runs, tmp_path, name=f"shares_{kind}", kind=kind, window=2)
+        assert len([axis for axis in figure.axes if axis.get_visible()]) == 2
+        assert figure.axes[0].get_title() == "ground-truth (mean of 2 seeds)"
+        assert (tmp_path / f"shares_{kind}.png").stat().st_size > 0 and (
+            tmp_path / f"shares_{kind}.svg"
+        ).exists()
+    results = pd.DataFrame(
+        [{"model": model, "metric": f"strategy/{name}", "value": 1.0 if name == winner else 0.0}
+         for model, winner in (("base", "worked-correct"), ("trained", "shortcut-last")) for name in STRATEGIES]
+        + [{"model": "base", "metric": "avg@k", "value": 0.5}]
+    )  # fmt: skip
+    plots.plot_eval_strategy_shares(results, tmp_path, name="eval_shares")
+    assert (tmp_path / "eval_shares.png").exists()
+    with pytest.raises(KeyError, match="run 'plain'.*organism"):
+        plots.plot_strategy_shares({"plain": pd.DataFrame({"step": [1], "reward_mean": [0.1]})}, tmp_path)
+    with pytest.raises(ValueError, match="no step has strategy shares"):
+        plots.plot_strategy_shares({"empty": _share_frame(0, 0.0)}, tmp_path)
+    with pytest.raises(ValueError, match="kind"):
+        plots.plot_strategy_shares(runs, tmp_path, kind="bars")
+    with pytest.raises(ValueError, match="strategy/<name> rows"):
+        plots.plot_eval_strategy_shares(results[results["metric"] == "avg@k"], tmp_path)
