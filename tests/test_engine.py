@@ -23,7 +23,9 @@ from corerl.organism.strategies import STRATEGIES
 
 pytestmark = pytest.mark.slow
 
-TRAINED_METHODS = list(STUDY_METHODS)  # offline labels: a mitigation, tested on its own
+# Offline labels: a mitigation, tested on its own. Step-check: the smoke model's arithmetic is never
+# right, so its reward is 0 everywhere and no weight moves; tests/test_step_check.py trains it.
+TRAINED_METHODS = [method for method in STUDY_METHODS if method != "step-check"]
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from transformers import TrainerCallback
 
 from corerl.answers import answers_match, extract_answer, normalize_answer
 from corerl.collapse import read_jsonl
+from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
 
@@ -147,12 +148,13 @@ class MonitoredReward:
             label_columns = {k: v for k, v in reward_columns.items() if k not in ("log_metric", "log_extra")}
             pseudo_labels = PSEUDO_LABELS[self.method](prompts, completions, **label_columns)
         self.latest = rollout_metrics(self.method, prompts, completions, rewards, ground_truth, pseudo_labels)
-        if self.strategies:
-            self.latest.update(_strategy_figures(completions, columns.get("question"), ground_truth))
         entropies = columns.get("token_entropy")
         self.latest["token_entropy"] = _mean([float(e) for e in entropies]) if entropies else None
         lengths = columns.get("completion_ids")
         self.latest["completion_length"] = _mean([float(len(ids)) for ids in lengths]) if lengths else None
+        if self.strategies:  # organism strategy shares of all rollouts (monitoring only)
+            texts = [completion_text(completion) for completion in completions]
+            self.latest.update(strategy_figures(columns.get("question"), texts, ground_truth))
         ids = columns.get("id") or [None] * len(prompts)
         questions = columns.get("question") or [None] * len(prompts)
         truncated = (
@@ -173,17 +175,6 @@ class MonitoredReward:
             for i in range(len(prompts))
         ]
         return rewards
-
-
-def _strategy_figures(
-    completions: Sequence[Any], questions: Sequence[str] | None, ground_truth: Sequence[str | None] | None
-) -> dict[str, float | None]:
-    """``strategy/<name>`` shares of all rollouts (monitoring only); None without questions or labels."""
-    from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES, strategy_metrics
-
-    if not questions or ground_truth is None or any(truth is None for truth in ground_truth):
-        return {f"{METRIC_PREFIX}{name}": None for name in STRATEGIES}
-    return dict(strategy_metrics(questions, [completion_text(c) for c in completions], ground_truth))
 
 
 def is_truncated(completion_ids: Sequence[int], stop_token_ids: frozenset[int], max_length: int) -> bool:

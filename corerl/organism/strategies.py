@@ -175,3 +175,16 @@ def strategy_metrics(
     """
     shares = strategy_shares(questions, completions, answers)
     return {f"{METRIC_PREFIX}{name}": share for name, share in shares.items()}
+
+
+def strategy_figures(
+    questions: Sequence[str] | None, completions: Sequence[str], answers: Sequence[str | int | None] | None
+) -> dict[str, float | None]:
+    """``strategy_metrics`` for the training monitor: every share None when questions or labels are missing.
+
+    >>> strategy_figures(None, ["\\boxed{4}"], ["7"])["strategy/other"] is None
+    True
+    """
+    if not questions or answers is None or any(answer is None for answer in answers):
+        return {f"{METRIC_PREFIX}{name}": None for name in STRATEGIES}
+    return dict(strategy_metrics(questions, completions, answers))
