@@ -513,6 +513,34 @@ if study.profile == "tiny":
     display(plots.plot_strategy_shares({**metrics, "test-time (small set)": study.metrics("test-time")},
                                        study.figures, name="04_strategy_shares", window=SMOOTHING))""",
         ),
+        (
+            "md",
+            "## An external reward: step-check\n\nThe scaling study (arXiv 2603.08660) expects intrinsic rewards to "
+            "collapse and points to *external* label-free rewards, which check a solution against something outside "
+            "the model's confidence. `step-check` (our definition, organism only, `corerl.organism.step_check`) pays "
+            "1 when every worked line `a op b = c` is right, starts from the question's start value, continues from "
+            "the previous result, uses the operation and operand the question states, and the box holds the last "
+            "result; it parses the question text, never the answer column. A shortcut without steps gets 0. On the "
+            "organism the check is complete, so it is the ground-truth reward restricted to completions that show "
+            "their work: does it rise without the fall, beside majority vote and ground truth?",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":  # the step check reads organism questions only
+    study.run("step-check")
+    study.run("ground-truth")
+    external = {"step-check (external)": study.metrics("step-check"), "majority vote": study.metrics("majority-vote"),
+                "ground truth": study.metrics("ground-truth")}
+    display(plots.plot_reward_vs_accuracy({label: smooth(frame, SMOOTHING) for label, frame in external.items()},
+                                          study.figures, name="04_external_reward"))
+    display(plots.plot_strategy_shares(external, study.figures, name="04_external_strategy_shares",
+                                       window=SMOOTHING))
+    evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name)
+                                                      for name in ("ground-truth", "majority-vote", "step-check")])
+    accuracy = evaluation[evaluation["metric"].isin(["avg@k", "maj@k"])]
+    display(accuracy.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3))""",
+        ),
     ],
 )
 
