@@ -67,7 +67,11 @@ def check_gpu(facts: GpuFacts) -> None:
         return
     driver = f"its driver supports CUDA up to {facts.driver_cuda}" if facts.driver_cuda else "driver found"
     build = f"built for CUDA {facts.torch_cuda}" if facts.torch_cuda else "a CPU-only build"
-    if facts.torch_cuda and facts.driver_cuda and version_tuple(facts.torch_cuda) > version_tuple(facts.driver_cuda):
+    if (
+        facts.torch_cuda
+        and facts.driver_cuda
+        and version_tuple(facts.torch_cuda) > version_tuple(facts.driver_cuda)
+    ):
         why = f"CUDA {facts.torch_cuda} needs a newer driver than this one"
     elif facts.torch_cuda:
         why = "the GPU is not visible to this process (CUDA_VISIBLE_DEVICES, or a driver/runtime mismatch)"

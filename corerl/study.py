@@ -21,7 +21,6 @@ on the organism.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import platform
@@ -80,11 +79,15 @@ TINY_THREADS = 1  # torch threads in a tiny-profile kernel (see Study.__post_ini
 
 
 def resolve_profile(profile: str = "auto") -> str:
-    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``."""
-    if profile == "auto":
-        import torch
+    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``.
 
-        return "t4" if torch.cuda.is_available() else "tiny"
+    Never silently ``tiny`` on a GPU machine: where an NVIDIA GPU is present but torch cannot use it,
+    ``auto`` raises ``corerl.hardware.GpuUnusableError`` naming the versions and the fix.
+    """
+    if profile == "auto":
+        from corerl.hardware import cuda_usable
+
+        return "t4" if cuda_usable() else "tiny"
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (choose from auto, {', '.join(PROFILES)})")
     return profile
@@ -139,13 +142,13 @@ class Study:
             # extra threads cost a lot: evaluating 200 questions x 4 samples took 3 s on 1 thread and
             # 108 s on 2 while other jobs ran (measured on a 2-core machine).
             torch.set_num_threads(self.threads or TINY_THREADS)
-        elif importlib.util.find_spec("unsloth") is not None:
-            import torch
+        else:
+            from corerl.engine.model import import_error
 
-            if torch.cuda.is_available():
-                # Unsloth must be imported before transformers/trl/peft, which the notebook's first
-                # sampling or evaluation cell would import (../shared/notes/stack.md).
-                import unsloth  # noqa: F401
+            # Unsloth must be imported before transformers/trl/peft, which the notebook's first
+            # sampling or evaluation cell would import (../shared/notes/stack.md); import_error tries it
+            # (only on CUDA) and says why it could not.
+            import_error("unsloth")
         self.root = Path(self.root) if self.root is not None else storage_root()
         self.figures = Path(self.figures)
         self.runs_dir = self.root / (f"{self.profile}-smoke" if self.smoke else self.profile)

@@ -17,9 +17,7 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 def test_pyproject_lists_every_subpackage_and_maps_data_in() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    found = {
-        ".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "corerl").rglob("__init__.py")
-    }
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "corerl").rglob("__init__.py")}
     assert found | {"corerl._data"} == set(setuptools["packages"])
     assert setuptools["package-dir"] == {"corerl._data": "data"}
 
