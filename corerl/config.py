@@ -75,6 +75,15 @@ class TrainConfig:
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
+    # Rollouts per forward/backward pass: a step's rollouts (generated in one batch) are trained in
+    # micro-batches of this many (gradient accumulation; DAPO's token-mean loss is unchanged by it), so
+    # the log-probabilities of 32-64 rollouts x 151,936-word logits never sit in memory at once.
+    # None: all of a step's rollouts in one pass (gradient_accumulation_steps applies).
+    micro_batch_rollouts: int | None = None
+    # Wall-clock budget of one call in minutes (None: none). When reached, the run saves a checkpoint
+    # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
+    # budget. A free Colab session lasts at most 12 hours.
+    time_budget_minutes: float | None = None
     prompt_template: str = ORGANISM_PROMPT  # "{question}" is replaced by the question text
     chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
     # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
@@ -152,6 +161,10 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_rollouts is not None and self.micro_batch_rollouts < 1:
+            problems.append(f"micro_batch_rollouts must be >= 1 or None, got {self.micro_batch_rollouts}")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            problems.append(f"time_budget_minutes must be > 0 or None, got {self.time_budget_minutes}")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
@@ -337,11 +350,21 @@ def from_yaml(text: str) -> TrainConfig:
     return TrainConfig(**values)
 
 
+# Fields that change how a call runs, not what it trains: a resumed run may change them.
+SESSION_FIELDS: frozenset[str] = frozenset({"time_budget_minutes", "progress"})
+
+
 def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """Field-by-field differences, as ``"name: saved -> current"`` lines (empty when equal).
 
-    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2))
+    ``SESSION_FIELDS`` (the time budget, the progress bar) are not differences.
+
+    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2, time_budget_minutes=60))
     ['seed: 1 -> 2']
     """
     before, after = to_dict(saved), to_dict(current)
-    return [f"{name}: {before[name]!r} -> {after[name]!r}" for name in before if before[name] != after[name]]
+    return [
+        f"{name}: {before[name]!r} -> {after[name]!r}"
+        for name in before
+        if before[name] != after[name] and name not in SESSION_FIELDS
+    ]

@@ -262,8 +262,8 @@ class Study:
                 logger.info("loading the finished run %s", run_dir)
                 return run_dir
             logger.info("resuming the interrupted run %s", run_dir)
-            return train(config, resume=True, dataset=dataset)
-        return train(config, dataset=dataset)
+            return _finished(train(config, resume=True, dataset=dataset))
+        return _finished(train(config, dataset=dataset))
 
     def metrics(self, name: str) -> pd.DataFrame:
         """A run's ``metrics.jsonl`` as a frame (``corerl.collapse.read_metrics``)."""
@@ -415,6 +415,21 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
         if column in smoothed.columns:
             smoothed[column] = smoothed[column].astype(float).rolling(window, min_periods=1).mean()
     return smoothed
+
+
+class RunInterrupted(RuntimeError):
+    """A run stopped at its time budget: checkpointed; running the same cell again resumes it."""
+
+
+def _finished(run_dir: Path) -> Path:
+    from corerl.engine.run import is_finished
+
+    if not is_finished(run_dir):
+        raise RunInterrupted(
+            f"{run_dir} stopped at its time budget (time_budget_minutes) and saved a checkpoint: run this "
+            "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
+        )
+    return run_dir
 
 
 def _free_memory() -> None:
