@@ -48,12 +48,13 @@ GPU_MODELS: dict[str, str] = {
 # Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
 EVALUATION: dict[str, dict[str, Any]] = {
     "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
+    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets)
     "t4": {
         "benchmarks": ("math500", "gsm8k", "amc"),
-        "questions": 100,
+        "questions": 50,
         "k": 4,
-        "max_new_tokens": 1024,
-        "batch_size": 32,
+        "max_new_tokens": 512,
+        "batch_size": 64,
     },
     "a100": {
         "benchmarks": ("math500", "gsm8k", "amc"),

@@ -25,14 +25,14 @@ BRANCH = "main"
 PARAMETERS = """\
 # Parameters: papermill and `corerl reproduce` inject new values in a cell right after this one.
 PROFILE = "auto"  # "auto": t4 on a CUDA GPU, else tiny | "tiny": CPU organism, minutes | "t4": Colab/Kaggle T4, real 1.7B model, hours | "a100"
-STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 300; more steps show slower dynamics such as collapse, cost grows linearly
+STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 30 (fits a free T4 quota: corerl plan --profile t4); more steps show slower dynamics such as collapse, cost grows linearly
 MODEL = None  # base model, hub id or path; None for the profile's: the organism's aligned model, built here once, on tiny; Qwen3-1.7B-Base on t4
 SMOKE = False  # True: 2 steps and a few questions everywhere, to check the notebook runs; the numbers then mean nothing
 RETRAIN = False  # False: finished runs are loaded, interrupted ones resumed; True: retrain the runs this notebook uses, shared with others
 RUNS_DIR = None  # runs, checkpoints, evaluations; None: Google Drive or /kaggle/working when present, which survives a disconnect, else ./runs
 FIGURES_DIR = "figures"  # figures are written here as PNG and SVG
 SMOOTHING = 10  # training curves are rolling means over this many steps; 1 shows raw values, honest but noisy: a tiny step sees 16 rollouts
-EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 100; more gives tighter numbers and slower evaluation
+EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 50; more gives tighter numbers and slower evaluation
 USE_DRIVE = True  # on Colab: mount Google Drive so checkpoints survive a disconnect; asks permission once
 SEED = 0  # one seed for data order, sampling and initialisation"""
 
