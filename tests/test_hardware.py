@@ -87,3 +87,20 @@ def test_generation_picks_fp16_on_a_t4_and_bf16_on_ampere() -> None:
     assert default_dtype("cuda:0", (7, 5)) == "float16"
     assert default_dtype("cuda", (8, 0)) == "bfloat16"
     assert default_dtype("cpu") == "float32"
+
+
+def test_the_gpu_benchmark_stops_clearly_without_cuda() -> None:
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: run benchmarks/gpu_step.py itself")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "gpu_step.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "gpu_step:" in done.stderr and "GPU" in done.stderr
