@@ -97,7 +97,6 @@ def measure(method: str, args: argparse.Namespace, model_dir: Path, out: Path) -
         "save_steps": 10**6,  # no checkpoint: the benchmark measures steps
         "sample_every": 10**6,
         "progress": False,
-        "time_budget_minutes": None,
         "use_unsloth": args.backend != "plain",
     }
     if args.max_completion_length:

@@ -202,7 +202,9 @@ def install(package: str, *, quiet: bool = True) -> InstallPlan:
     for note in plan.notes:
         print(f"install: {note}")
     loaded = set(sys.modules)
-    before = {dist.metadata["Name"].lower(): dist.version for dist in importlib.metadata.distributions()}
+    before = {
+        (dist.metadata["Name"] or "").lower(): dist.version for dist in importlib.metadata.distributions()
+    }
     pip = [sys.executable, "-m", "pip", "install"] + (["--quiet"] if quiet else [])
     with tempfile.TemporaryDirectory() as scratch:
         constraints = Path(scratch) / "constraints.txt"

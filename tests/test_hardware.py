@@ -104,3 +104,14 @@ def test_the_gpu_benchmark_stops_clearly_without_cuda() -> None:
         timeout=300,
     )
     assert done.returncode == 2 and "gpu_step:" in done.stderr and "GPU" in done.stderr
+
+
+def test_the_cli_reports_an_unusable_gpu_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from corerl.cli import main
+
+    monkeypatch.setattr(hardware, "gpu_facts", lambda: CUDA13_ON_CUDA12_DRIVER)
+    assert main(["train", "--profile", "t4", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("corerl train: error: an NVIDIA GPU is present") and "Traceback" not in error
