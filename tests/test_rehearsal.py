@@ -92,6 +92,30 @@ def test_adapter_on_quantized_base_is_refused(tmp_path: Path) -> None:
     assert adapter_base(adapter, unquantized) == str(unquantized)
 
 
+def test_vllm_gets_the_stop_tokens(tmp_path: Path) -> None:
+    from corerl.engine.model import Backend
+    from corerl.engine.trainer import grpo_args
+
+    config = make_config("tiny", method="majority-vote")
+    args = grpo_args(config, Backend(cuda=False, unsloth=False, vllm=True), tmp_path, stop_token_ids=[0, 2])
+    assert args.use_vllm and args.generation_kwargs == {"stop_token_ids": [0, 2]}
+    assert (
+        grpo_args(config, Backend(cuda=False, unsloth=False, vllm=False), tmp_path).generation_kwargs is None
+    )
+
+
+@pytest.mark.slow
+def test_training_rollouts_stop_at_the_end_of_turn(smollm: Path) -> None:
+    """TRL 1.14.2 stops rollouts (and the teacher's) at ``model.generation_config.eos_token_id``."""
+    from corerl.engine.model import Backend, load_model
+
+    config = make_config("t4", model=str(smollm), **CPU_OVERRIDES)
+    model, tokenizer, peft_config = load_model(config, Backend(cuda=False, unsloth=False, vllm=False))
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert model.generation_config.eos_token_id == [tokenizer.eos_token_id, im_end]
+    assert peft_config is not None and peft_config.r == CPU_OVERRIDES["lora_rank"]
+
+
 @pytest.mark.slow
 def test_generation_stops_at_the_end_of_turn(smollm: Path) -> None:
     """The model's EOS is <|endoftext|> (as in a Qwen base model): without the chat template's end of
