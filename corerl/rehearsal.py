@@ -118,7 +118,7 @@ def set_base_model_tokens(tokenizer: Any, *configs: Any) -> None:
 
 
 def ensure_model(cache: Path | None = None) -> Path:
-    """The converted model folder, downloaded and converted on first use (about a minute).
+    """The converted model folder, downloaded and converted on first use (1-3 minutes).
 
     Returns ``<cache>/smollm2-135m-instruct``. Timings of the first build are in its
     ``rehearsal_model.json``.
