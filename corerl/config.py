@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS
 
 # Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
@@ -154,6 +155,10 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
+        if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
+            problems.append(  # Co-rewarding-I sums one token-mean per view (corerl.engine.pairs)
+                f"co-rewarding-1 needs a token-mean loss_type ({', '.join(VIEW_LOSS_TYPES)}), got {self.loss_type!r}"
+            )
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
             problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")
         problems += self._mitigation_problems()

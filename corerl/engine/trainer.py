@@ -6,7 +6,9 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 
 - ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty;
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
-- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
+- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
+- ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
+  token-mean per view, summed.
 
 One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
 ``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
@@ -21,7 +23,7 @@ from typing import Any
 
 from corerl.config import TrainConfig
 from corerl.engine.model import Backend
-from corerl.engine.pairs import PairSamplerMixin
+from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 
@@ -34,7 +36,7 @@ def trainer_class(method: str) -> type:
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
-        mixins.append(PairSamplerMixin)
+        mixins += [PairSamplerMixin, ViewLossMixin]
     return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
 
 
