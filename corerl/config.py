@@ -44,6 +44,10 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
 TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
 
+# The GPU profiles' KL coefficient for every method: the Co-rewarding paper trains all baselines under one
+# setup with a low-variance KL loss to a reference (App. C.2); 0.005 is its Co-rewarding-I scripts' value
+# (TRL's k3 estimator is verl's low_var_kl). Its Co-rewarding-II script uses 0.001: a departure for II.
+GPU_BETA = 0.005
 # The instruction used by the Co-rewarding paper's prompts.
 MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 # The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
@@ -72,7 +76,9 @@ class TrainConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    beta: float = 0.0  # KL coefficient; Co-rewarding-II uses the EMA teacher as reference
+    # KL coefficient, one per profile for every method (a difference in results is a difference in
+    # reward); Co-rewarding-II uses its EMA teacher as the reference, the others the frozen base model.
+    beta: float = 0.0
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
@@ -224,6 +230,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_generations": 8,
         "max_completion_length": 1024,
         "learning_rate": 5e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 10,
         "max_steps": 300,
@@ -251,6 +258,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_generations": 8,
         "max_completion_length": 2048,
         "learning_rate": 3e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 10,
         "max_steps": 500,

@@ -177,9 +177,15 @@ class Study:
         """The config of run ``name`` (default: the method, suffixed by a non-default prior).
 
         Precedence: the profile, then ``overrides`` (the notebook's choices for this run), then the
-        study's ``steps``, then smoke mode (which caps steps and data whatever was asked).
+        study's ``steps``, then smoke mode (which caps steps and data whatever was asked). ``beta``
+        (the KL coefficient) cannot be set per run: one value per profile for every method.
         """
         name = name or (method if prior == "aligned" else f"{method}-{prior}")
+        if "beta" in overrides:  # Co-rewarding App. C.2: every method under the same setup
+            raise ValueError(
+                f"run {name!r}: beta is one setting per profile for every method; set it for the whole "
+                "study (Study(overrides={'beta': ...})), not per run"
+            )
         values: dict[str, Any] = {"seed": self.seed, "model": self.base_model(prior), "organism_prior": prior}
         values.update(self.overrides)
         values.update(overrides)
