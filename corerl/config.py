@@ -48,10 +48,32 @@ TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
 # setup with a low-variance KL loss to a reference (App. C.2); 0.005 is its Co-rewarding-I scripts' value
 # (TRL's k3 estimator is verl's low_var_kl). Its Co-rewarding-II script uses 0.001: a departure for II.
 GPU_BETA = 0.005
-# The instruction used by the Co-rewarding paper's prompts.
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+# The Co-rewarding paper's instruction (App. C.2; verl's data_preprocess/math_dataset.py), the default
+# of the GPU profiles and of evaluation. Placement: appended to the question in the user turn, as in
+# Co-rewarding-II's data (Co-rewarding-I's data puts the same sentence in a system prompt instead).
+CO_REWARDING_PROMPT = "{question} Let's think step by step and output the final answer within \\boxed{}."
+# Qwen2.5-Math's instruction, kept as the named option "qwen-math" (not the Co-rewarding paper's).
+QWEN_MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+MATH_PROMPT = CO_REWARDING_PROMPT
 # The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
 ORGANISM_PROMPT = "Problem: {question}\nSolution:\n"
+# Named prompt templates: ``prompt_template: qwen-math`` in a config (or ``corerl eval --prompt-template``).
+PROMPT_TEMPLATES: dict[str, str] = {
+    "co-rewarding": CO_REWARDING_PROMPT,
+    "qwen-math": QWEN_MATH_PROMPT,
+    "organism": ORGANISM_PROMPT,
+}
+
+
+def resolve_prompt(template: str) -> str:
+    """A template's text: a name of ``PROMPT_TEMPLATES`` is replaced by its text, any other string kept.
+
+    >>> resolve_prompt("qwen-math").startswith("{question}\\nPlease reason step by step")
+    True
+    >>> resolve_prompt("Q: {question}")
+    'Q: {question}'
+    """
+    return PROMPT_TEMPLATES.get(template, template)
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,8 @@ class TrainConfig:
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
-    prompt_template: str = ORGANISM_PROMPT  # "{question}" is replaced by the question text
+    # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
+    prompt_template: str = ORGANISM_PROMPT
     chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
     # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
     teacher_alpha_start: float = 0.01
@@ -139,6 +162,7 @@ class TrainConfig:
     test_time_questions: int = 128
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prompt_template", resolve_prompt(self.prompt_template))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
         problems = []

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.answers import answers_match, extract_answer
+from corerl.config import MATH_PROMPT, resolve_prompt
 from corerl.generation import Prompt
 from corerl.voting import majority_vote
 
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The Co-rewarding paper's instruction (the same text as corerl.config.MATH_PROMPT).
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 ORGANISM = "organism"
 ORGANISM_TEST_SIZE = 200  # questions in the organism's held-out benchmark when no limit is given
 RESULT_COLUMNS: tuple[str, ...] = ("benchmark", "model", "metric", "k", "temperature", "value", "n")
@@ -51,14 +50,16 @@ Formatter = Callable[[str], Prompt]
 
 
 def make_formatter(template: str = MATH_PROMPT, *, chat: bool = True) -> Formatter:
-    """A question -> prompt function: ``template`` with ``{question}`` replaced, as a user message
-    when ``chat`` (rendered with the tokenizer's chat template at generation time).
+    """A question -> prompt function: ``template`` (or a name of ``corerl.config.PROMPT_TEMPLATES``;
+    default: the Co-rewarding paper's instruction) with ``{question}`` replaced, as a user message when
+    ``chat`` (rendered with the tokenizer's chat template at generation time).
 
     >>> make_formatter("Q: {question}", chat=False)("1+1?")
     'Q: 1+1?'
     >>> make_formatter("Q: {question}")("1+1?")
     [{'role': 'user', 'content': 'Q: 1+1?'}]
     """
+    template = resolve_prompt(template)
     if "{question}" not in template:
         raise ValueError("prompt template must contain {question}")
 
@@ -326,7 +327,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--prompt-template",
         default=None,
-        help="prompt with {question} (default: the math instruction; organism: its own)",
+        help="prompt with {question}, or a name: co-rewarding (default: the Co-rewarding paper's "
+        "instruction), qwen-math (Qwen-Math's); organism: its own format",
     )
     parser.add_argument("--no-chat", action="store_true", help="do not apply the tokenizer's chat template")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto")

@@ -51,3 +51,26 @@ def test_study_refuses_a_per_run_beta(tmp_path: Path) -> None:
         study.config("co-rewarding-2", beta=0.001)
     shared = Study(profile="tiny", root=tmp_path, model=str(tmp_path / "model"), overrides={"beta": 0.01})
     assert {shared.config(method).beta for method in STUDY_METHODS} == {0.01}
+
+
+def test_gpu_profiles_prompt_with_the_co_rewarding_papers_wording() -> None:
+    from corerl.evaluate import make_formatter
+
+    paper = "Let's think step by step and output the final answer within \\boxed{}."
+    for profile in ("t4", "a100"):
+        config = make_config(profile)
+        assert config.chat and config.format_prompt("What is 1+1?") == f"What is 1+1? {paper}"
+    assert make_formatter(chat=True)("Q")[0]["content"] == f"Q {paper}"  # evaluation's default too
+
+
+def test_qwen_math_wording_is_a_named_option() -> None:
+    from corerl.config import QWEN_MATH_PROMPT, from_yaml, to_yaml
+    from corerl.evaluate import make_formatter
+
+    config = make_config("t4", prompt_template="qwen-math")
+    assert config.prompt_template == QWEN_MATH_PROMPT
+    assert config.format_prompt("Q").endswith(
+        "Please reason step by step, and put your final answer within \\boxed{}."
+    )
+    assert from_yaml(to_yaml(config)) == config
+    assert make_formatter("qwen-math", chat=False)("Q") == config.format_prompt("Q")
