@@ -241,7 +241,8 @@ def base_model_votes(
     """The frozen model's majority vote per question, computed once and cached in ``path`` (JSON).
 
     Returns one record per dataset row, in row order: id, label (None when no sample answered),
-    share (label count / k), valid (samples with an answer). Reads only ``id`` and ``question``
+    share (label count / samples with an answer, SRT's majority share, ``Vote.share``), valid (samples
+    with an answer). Reads only ``id`` and ``question``
     (never ``answer``). The file records k, temperature, top_p, max_new_tokens and seed; a file
     made with other settings or for other questions is an error, not silently reused. Votes are
     saved every ``chunk_size`` questions, so an interrupted pass resumes where it stopped; when the
@@ -264,6 +265,7 @@ def base_model_votes(
         "top_p": top_p,
         "max_new_tokens": max_new_tokens,
         "seed": seed,
+        "share": "count/parseable",  # SRT's majority share (files made before it used count/k)
     }
     votes: dict[str, dict[str, Any]] = {}
     if path.is_file():
