@@ -309,7 +309,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample k completions per question and grade them; writes results.csv, "
         "results.json and samples.jsonl into --out.",
     )
-    parser.add_argument("--model", required=True, help="hub id, local model path, checkpoint or PEFT adapter")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local model path, checkpoint, PEFT adapter, or a run directory (its final/; "
+        "an early-stopped run: its best checkpoint)",
+    )
     parser.add_argument(
         "--benchmarks",
         default="math500",
@@ -340,10 +345,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
+    from corerl.mitigations import evaluation_model
+
+    model, name = Path(args.model), args.name
+    is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))
+    if model.is_dir() and not is_model:  # a run directory: its final/ or, early-stopped, its best checkpoint
+        model, name = evaluation_model(model), name or model.name
     evaluation = evaluate_model(
-        args.model,
+        str(model),
         benchmarks,
-        model_name=args.name,
+        model_name=name,
         backend=args.backend,
         k=args.k,
         temperature=args.temperature,

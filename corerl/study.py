@@ -298,16 +298,19 @@ class Study:
     ) -> pd.DataFrame:
         """Evaluate a run's final model (or ``model``), cached in ``<runs>/eval/<name>.csv``.
 
-        ``name`` is the row label of the results table; ``model`` defaults to ``<runs>/<name>/final``;
+        ``name`` is the row label of the results table; ``model`` defaults to the run's
+        ``corerl.mitigations.evaluation_model`` (``final/``, or early stopping's best checkpoint);
         ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
         Prompts are the training ones (the config's template and chat setting).
         """
         import pandas as pd
 
         from corerl.evaluate import evaluate_model, save_results
+        from corerl.mitigations import evaluation_model
 
         cache = self.runs_dir / "eval" / f"{name}.csv"
-        path = Path(model) if model is not None else self.runs_dir / name / "final"
+        # SRT early stopping: an early-stopped run is evaluated at its best checkpoint, not final/
+        path = Path(model) if model is not None else evaluation_model(self.runs_dir / name)
         # A cached evaluation is stale when the model was written after it (a run trained again).
         fresh = cache.is_file() and (not path.exists() or cache.stat().st_mtime >= path.stat().st_mtime)
         if fresh and not self.retrain:

@@ -74,3 +74,70 @@ def test_qwen_math_wording_is_a_named_option() -> None:
     )
     assert from_yaml(to_yaml(config)) == config
     assert make_formatter("qwen-math", chat=False)("Q") == config.format_prompt("Q")
+
+
+def _early_stopped_run(run_dir: Path, best_step: int | None = 3) -> None:
+    import json
+
+    for folder in ("checkpoint-3", "checkpoint-6", "final"):
+        (run_dir / folder).mkdir(parents=True)
+    history = {"history": [{"step": 3, "score": 0.5}, {"step": 6, "score": 0.2}], "best_step": best_step}
+    (run_dir / "early_stopping.json").write_text(json.dumps(history))
+
+
+def test_an_early_stopped_run_is_evaluated_at_its_best_checkpoint(tmp_path: Path) -> None:
+    from corerl.mitigations import evaluation_model
+
+    _early_stopped_run(tmp_path / "es")
+    assert evaluation_model(tmp_path / "es") == tmp_path / "es" / "checkpoint-3"
+    (tmp_path / "plain" / "final").mkdir(parents=True)
+    assert evaluation_model(tmp_path / "plain") == tmp_path / "plain" / "final"
+    _early_stopped_run(tmp_path / "never", best_step=None)
+    with pytest.raises(ValueError, match="never evaluated"):
+        evaluation_model(tmp_path / "never")
+    (tmp_path / "es" / "checkpoint-3").rmdir()
+    with pytest.raises(FileNotFoundError, match="checkpoint-3: the best checkpoint"):
+        evaluation_model(tmp_path / "es")
+
+
+def _fake_evaluate_model(calls: list):
+    import pandas as pd
+
+    def evaluate_model(path, benchmarks, *, model_name="model", **options):
+        calls.append(path)
+        value = 0.9 if str(path).endswith("checkpoint-3") else 0.1  # best checkpoint vs final/
+        row = {"benchmark": "organism", "model": model_name, "metric": "avg@k", "k": 4, "temperature": 0.8}
+        table = pd.DataFrame([{**row, "value": value, "n": 200}])
+        return type("Evaluation", (), {"table": table, "save": lambda self, out: []})()
+
+    return evaluate_model
+
+
+def test_study_evaluation_and_results_table_use_the_best_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from corerl.study import Study
+
+    monkeypatch.setattr(Study, "base_model", lambda self, prior="aligned": f"/models/{prior}")
+    study = Study("tiny", root=tmp_path / "runs", figures=tmp_path / "figures")
+    _early_stopped_run(study.runs_dir / "early-stopping")
+    calls: list = []
+    monkeypatch.setattr("corerl.evaluate.evaluate_model", _fake_evaluate_model(calls))
+    study.evaluate("early-stopping")  # as notebook 05 does
+    assert calls == [str(study.runs_dir / "early-stopping" / "checkpoint-3")]
+    assert study.results_table().loc["early-stopping", "organism"] == 90.0  # notebook 06's table
+
+
+def test_notebook_05_evaluates_early_stopping_through_the_study() -> None:
+    source = (ROOT / "notebooks" / "make_notebooks.py").read_text()
+    assert 'study.evaluate("early-stopping")' in source and "best_checkpoint" not in source
+
+
+def test_corerl_eval_of_a_run_directory_uses_the_best_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from corerl.cli import main
+
+    _early_stopped_run(tmp_path / "es")
+    calls: list = []
+    monkeypatch.setattr("corerl.evaluate.evaluate_model", _fake_evaluate_model(calls))
+    main(
+        ["eval", "--model", str(tmp_path / "es"), "--benchmarks", "organism", "--out", str(tmp_path / "out")]
+    )
+    assert calls == [str(tmp_path / "es" / "checkpoint-3")]
