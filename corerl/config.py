@@ -104,6 +104,14 @@ class TrainConfig:
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
+    # TRL's multiple updates per rollout batch, so that GRPO's ratio moves off 1 and its clip can bind
+    # (the Spurious Rewards mechanism, arXiv 2506.10947: 8 minibatch updates per rollout batch).
+    # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
+    # gradient_accumulation_steps, one generation per step); num_iterations: passes over each slice.
+    # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
+    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
+    steps_per_generation: int | None = None
+    num_iterations: int = 1
     # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
     prompt_template: str = ORGANISM_PROMPT
     chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
@@ -183,6 +191,10 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_iterations < 1:
+            problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
+        if self.steps_per_generation is not None and self.steps_per_generation < 1:
+            problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
         if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:

@@ -141,3 +141,51 @@ def test_corerl_eval_of_a_run_directory_uses_the_best_checkpoint(tmp_path: Path,
         ["eval", "--model", str(tmp_path / "es"), "--benchmarks", "organism", "--out", str(tmp_path / "out")]
     )
     assert calls == [str(tmp_path / "es" / "checkpoint-3")]
+
+
+def test_several_updates_per_generation_reach_trl() -> None:
+    from corerl.engine.model import Backend
+    from corerl.engine.trainer import grpo_args
+
+    cpu = Backend(cuda=False, unsloth=False, vllm=False)
+    default = grpo_args(make_config("tiny"), cpu, Path("unused"))
+    assert (default.steps_per_generation, default.num_iterations) == (1, 1)  # strictly on-policy
+    config = make_config("tiny", method="random", steps_per_generation=8, num_iterations=2)
+    args = grpo_args(config, cpu, Path("unused"))
+    assert (args.steps_per_generation, args.num_iterations) == (8, 2)
+    assert args.generation_batch_size == 8 * config.questions_per_step * config.num_generations
+    assert load_config(ROOT / "configs" / "t4-random.yaml").steps_per_generation == 8  # Spurious Rewards: 8
+    with pytest.raises(ValueError, match="num_iterations must be >= 1"):
+        make_config("tiny", num_iterations=0)
+
+
+@pytest.mark.slow
+def test_off_policy_updates_keep_old_log_probabilities(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """With 2 steps per generation TRL keeps the sampling policy's log-probs, so the ratio can leave 1."""
+    from datasets import Dataset
+
+    from corerl.engine.run import cpu_threads, prepare_run
+
+    data = Dataset.from_dict({"id": ["a", "b"], "question": ["1 + 1?", "2 + 2?"]})
+    buffered = {}
+    for spg in (1, 2):
+        config = make_config(
+            "tiny",
+            method="random",
+            model=str(tiny_model_dir),
+            output_dir=str(tmp_path / f"spg{spg}"),
+            steps_per_generation=spg,
+            max_steps=2,
+            questions_per_step=1,
+            num_generations=4,
+            max_completion_length=8,
+            learning_rate=1e-2,
+            save_steps=100,
+            progress=False,
+        )
+        run = prepare_run(config, dataset=data)
+        with cpu_threads(config):
+            run.trainer.train()
+        buffered[spg] = run.trainer._buffered_inputs
+    assert all("old_per_token_logps" not in part for part in buffered[1])  # ratio exactly 1: clip never binds
+    assert len(buffered[2]) == 2 and all("old_per_token_logps" in part for part in buffered[2])

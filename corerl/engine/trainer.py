@@ -10,8 +10,12 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
   token-mean per view, summed.
 
-One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
-``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
+By default one generation batch per optimizer step (``steps_per_generation =
+gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
+clip never binds, and each line of ``metrics.jsonl`` describes the rollouts of its own step. The
+config's ``steps_per_generation`` / ``num_iterations`` give TRL's several updates per rollout batch
+(``questions_per_step`` stays per optimizer step, so a generation batch holds
+``questions_per_step x steps_per_generation / gradient_accumulation_steps`` questions).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
         max_steps=config.max_steps,
         per_device_train_batch_size=rollouts // shares,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
+        steps_per_generation=config.steps_per_generation,
+        num_iterations=config.num_iterations,
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
