@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS
 
 # Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
@@ -43,10 +44,36 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
 TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
 
-# The instruction used by the Co-rewarding paper's prompts.
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+# The GPU profiles' KL coefficient for every method: the Co-rewarding paper trains all baselines under one
+# setup with a low-variance KL loss to a reference (App. C.2); 0.005 is its Co-rewarding-I scripts' value
+# (TRL's k3 estimator is verl's low_var_kl). Its Co-rewarding-II script uses 0.001: a departure for II.
+GPU_BETA = 0.005
+# The Co-rewarding paper's instruction (App. C.2; verl's data_preprocess/math_dataset.py), the default
+# of the GPU profiles and of evaluation. Placement: appended to the question in the user turn, as in
+# Co-rewarding-II's data (Co-rewarding-I's data puts the same sentence in a system prompt instead).
+CO_REWARDING_PROMPT = "{question} Let's think step by step and output the final answer within \\boxed{}."
+# Qwen2.5-Math's instruction, kept as the named option "qwen-math" (not the Co-rewarding paper's).
+QWEN_MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+MATH_PROMPT = CO_REWARDING_PROMPT
 # The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
 ORGANISM_PROMPT = "Problem: {question}\nSolution:\n"
+# Named prompt templates: ``prompt_template: qwen-math`` in a config (or ``corerl eval --prompt-template``).
+PROMPT_TEMPLATES: dict[str, str] = {
+    "co-rewarding": CO_REWARDING_PROMPT,
+    "qwen-math": QWEN_MATH_PROMPT,
+    "organism": ORGANISM_PROMPT,
+}
+
+
+def resolve_prompt(template: str) -> str:
+    """A template's text: a name of ``PROMPT_TEMPLATES`` is replaced by its text, any other string kept.
+
+    >>> resolve_prompt("qwen-math").startswith("{question}\\nPlease reason step by step")
+    True
+    >>> resolve_prompt("Q: {question}")
+    'Q: {question}'
+    """
+    return PROMPT_TEMPLATES.get(template, template)
 
 
 @dataclass(frozen=True)
@@ -71,7 +98,9 @@ class TrainConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    beta: float = 0.0  # KL coefficient; Co-rewarding-II uses the EMA teacher as reference
+    # KL coefficient, one per profile for every method (a difference in results is a difference in
+    # reward); Co-rewarding-II uses its EMA teacher as the reference, the others the frozen base model.
+    beta: float = 0.0
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
@@ -84,7 +113,16 @@ class TrainConfig:
     # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
     # budget. A free Colab session lasts at most 12 hours.
     time_budget_minutes: float | None = None
-    prompt_template: str = ORGANISM_PROMPT  # "{question}" is replaced by the question text
+    # TRL's multiple updates per rollout batch, so that GRPO's ratio moves off 1 and its clip can bind
+    # (the Spurious Rewards mechanism, arXiv 2506.10947: 8 minibatch updates per rollout batch).
+    # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
+    # one generation per step); num_iterations: passes over each slice.
+    # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
+    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
+    steps_per_generation: int | None = None
+    num_iterations: int = 1
+    # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
+    prompt_template: str = ORGANISM_PROMPT
     chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
     # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
     teacher_alpha_start: float = 0.01
@@ -145,6 +183,7 @@ class TrainConfig:
     test_time_questions: int = 128
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prompt_template", resolve_prompt(self.prompt_template))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
         problems = []
@@ -169,8 +208,16 @@ class TrainConfig:
             problems.append(f"micro_batch_rollouts must be >= 1 or None, got {self.micro_batch_rollouts}")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
             problems.append(f"time_budget_minutes must be > 0 or None, got {self.time_budget_minutes}")
+        if self.num_iterations < 1:
+            problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
+        if self.steps_per_generation is not None and self.steps_per_generation < 1:
+            problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
+        if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
+            problems.append(  # Co-rewarding-I sums one token-mean per view (corerl.engine.pairs)
+                f"co-rewarding-1 needs a token-mean loss_type ({', '.join(VIEW_LOSS_TYPES)}), got {self.loss_type!r}"
+            )
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
             problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")
         problems += self._mitigation_problems()
@@ -239,6 +286,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_generations": 8,
         "max_completion_length": 512,  # cuts the longest MATH solutions: a free-tier compromise
         "learning_rate": 5e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 3,
         "max_steps": 30,
@@ -273,6 +321,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_generations": 8,
         "max_completion_length": 2048,
         "learning_rate": 3e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 10,
         "max_steps": 500,

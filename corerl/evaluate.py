@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.answers import answers_match, extract_answer
+from corerl.config import MATH_PROMPT, resolve_prompt
 from corerl.generation import Prompt
 from corerl.voting import majority_vote
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The Co-rewarding paper's instruction (the same text as corerl.config.MATH_PROMPT).
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 ORGANISM = "organism"
 ORGANISM_TEST_SIZE = 200  # questions in the organism's held-out benchmark when no limit is given
 RESULT_COLUMNS: tuple[str, ...] = ("benchmark", "model", "metric", "k", "temperature", "value", "n")
@@ -53,14 +52,16 @@ Formatter = Callable[[str], Prompt]
 
 
 def make_formatter(template: str = MATH_PROMPT, *, chat: bool = True) -> Formatter:
-    """A question -> prompt function: ``template`` with ``{question}`` replaced, as a user message
-    when ``chat`` (rendered with the tokenizer's chat template at generation time).
+    """A question -> prompt function: ``template`` (or a name of ``corerl.config.PROMPT_TEMPLATES``;
+    default: the Co-rewarding paper's instruction) with ``{question}`` replaced, as a user message when
+    ``chat`` (rendered with the tokenizer's chat template at generation time).
 
     >>> make_formatter("Q: {question}", chat=False)("1+1?")
     'Q: 1+1?'
     >>> make_formatter("Q: {question}")("1+1?")
     [{'role': 'user', 'content': 'Q: 1+1?'}]
     """
+    template = resolve_prompt(template)
     if "{question}" not in template:
         raise ValueError("prompt template must contain {question}")
 
@@ -327,7 +328,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample k completions per question and grade them; writes results.csv, "
         "results.json and samples.jsonl into --out.",
     )
-    parser.add_argument("--model", required=True, help="hub id, local model path, checkpoint or PEFT adapter")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local model path, checkpoint, PEFT adapter, or a run directory (its final/; "
+        "an early-stopped run: its best checkpoint)",
+    )
     parser.add_argument(
         "--benchmarks",
         default="math500",
@@ -345,7 +351,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--prompt-template",
         default=None,
-        help="prompt with {question} (default: the math instruction; organism: its own)",
+        help="prompt with {question}, or a name: co-rewarding (default: the Co-rewarding paper's "
+        "instruction), qwen-math (Qwen-Math's); organism: its own format",
     )
     parser.add_argument("--no-chat", action="store_true", help="do not apply the tokenizer's chat template")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto")
@@ -357,10 +364,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
+    from corerl.mitigations import evaluation_model
+
+    model, name = Path(args.model), args.name
+    is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))
+    if model.is_dir() and not is_model:  # a run directory: its final/ or, early-stopped, its best checkpoint
+        model, name = evaluation_model(model), name or model.name
     evaluation = evaluate_model(
-        args.model,
+        str(model),
         benchmarks,
-        model_name=args.name,
+        model_name=name,
         backend=args.backend,
         k=args.k,
         temperature=args.temperature,

@@ -181,9 +181,15 @@ class Study:
         """The config of run ``name`` (default: the method, suffixed by a non-default prior).
 
         Precedence: the profile, then ``overrides`` (the notebook's choices for this run), then the
-        study's ``steps``, then smoke mode (which caps steps and data whatever was asked).
+        study's ``steps``, then smoke mode (which caps steps and data whatever was asked). ``beta``
+        (the KL coefficient) cannot be set per run: one value per profile for every method.
         """
         name = name or (method if prior == "aligned" else f"{method}-{prior}")
+        if "beta" in overrides:  # Co-rewarding App. C.2: every method under the same setup
+            raise ValueError(
+                f"run {name!r}: beta is one setting per profile for every method; set it for the whole "
+                "study (Study(overrides={'beta': ...})), not per run"
+            )
         values: dict[str, Any] = {"seed": self.seed, "model": self.base_model(prior), "organism_prior": prior}
         values.update(self.overrides)
         values.update(overrides)
@@ -296,7 +302,8 @@ class Study:
     ) -> pd.DataFrame:
         """Evaluate a run's final model (or ``model``), cached in ``<runs>/eval/<name>.csv``.
 
-        ``name`` is the row label of the results table; ``model`` defaults to ``<runs>/<name>/final``;
+        ``name`` is the row label of the results table; ``model`` defaults to the run's
+        ``corerl.mitigations.evaluation_model`` (``final/``, or early stopping's best checkpoint);
         ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
         Prompts are the training ones (the config's template and chat setting).
 
@@ -308,9 +315,11 @@ class Study:
         import pandas as pd
 
         from corerl.evaluate import evaluate_model, save_results
+        from corerl.mitigations import evaluation_model
 
         cache = self.runs_dir / "eval" / f"{name}.csv"
-        path = Path(model) if model is not None else self.runs_dir / name / "final"
+        # SRT early stopping: an early-stopped run is evaluated at its best checkpoint, not final/
+        path = Path(model) if model is not None else evaluation_model(self.runs_dir / name)
         # A cached evaluation is stale when the model was written after it (a run trained again).
         fresh = cache.is_file() and (not path.exists() or cache.stat().st_mtime >= path.stat().st_mtime)
         if fresh and not self.retrain:
@@ -438,6 +447,8 @@ def _finished(run_dir: Path) -> Path:
             "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
         )
     return run_dir
+
+
 def _run_base_model(path: Path) -> str | None:
     """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
     saved = path.parent / "config.yaml"

@@ -626,9 +626,11 @@ if study.profile == "tiny":
         (
             "code",
             """\
-best = stopping["best_checkpoint"]
+from corerl.mitigations import evaluation_model
+
+print(f"early stopping is evaluated at {evaluation_model(study.runs_dir / 'early-stopping')}")
 evaluation = pd.concat([study.evaluate_base(), study.evaluate("majority-vote"),
-                        study.evaluate("early-stopping", model=best), study.evaluate("offline-labels"),
+                        study.evaluate("early-stopping"), study.evaluate("offline-labels"),
                         study.evaluate("curriculum")])
 plots.plot_eval_results(evaluation, study.figures, name="05_mitigations_eval")""",
         ),

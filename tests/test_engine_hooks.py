@@ -25,6 +25,24 @@ def test_overridden_hook_signatures() -> None:
     assert _parameters(trainer._get_train_sampler) == ["self", "dataset"]
     assert _parameters(trainer._save_checkpoint) == ["self", "model", "trial"]
     assert _parameters(trainer._load_optimizer_and_scheduler) == ["self", "checkpoint"]
+    assert _parameters(trainer._generate_and_score_completions) == ["self", "inputs"]
+    assert _parameters(trainer.compute_loss) == [
+        "self",
+        "model",
+        "inputs",
+        "return_outputs",
+        "num_items_in_batch",
+    ]
+
+
+def test_view_loss_relies_on_the_token_count_normalisers() -> None:
+    """Co-rewarding-I's split loss passes each view's token count as ``num_items_in_batch``."""
+    loss = inspect.getsource(grpo_trainer.GRPOTrainer._compute_loss)
+    assert 'normalizer = inputs["num_items_in_batch"].clamp(min=1.0)' in loss  # dapo
+    assert "loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)" in loss  # bnpo
+    assert "return self._compute_loss(model, inputs)" in inspect.getsource(
+        grpo_trainer.GRPOTrainer.compute_loss
+    )
 
 
 def test_generate_returns_extra_fields_sixth_and_they_reach_the_rewards() -> None:
@@ -58,12 +76,19 @@ def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None
 def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
     from corerl.engine.signals import RolloutSignalsMixin
 
-    hooks = {"_generate", "_get_train_sampler", "_save_checkpoint", "_load_optimizer_and_scheduler"}
+    hooks = {
+        "_generate",
+        "_get_train_sampler",
+        "_save_checkpoint",
+        "_load_optimizer_and_scheduler",
+        "_generate_and_score_completions",
+        "compute_loss",
+    }
     for method, expected in {
         "majority-vote": set(),
         "entropy": {"_generate"},
         "self-certainty": {"_generate"},
-        "co-rewarding-1": {"_get_train_sampler"},
+        "co-rewarding-1": {"_get_train_sampler", "_generate_and_score_completions", "compute_loss"},
         "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler"},
     }.items():
         cls = trainer_class(method)

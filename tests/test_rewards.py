@@ -177,7 +177,7 @@ def test_voting_rewards_log_diagnostics_through_log_metric(capsys: pytest.Captur
     columns = trl_columns([boxed("1"), boxed("1"), boxed(None), boxed("2")], id=["a"] * 4)
     columns["log_metric"] = lambda name, value: logged.setdefault(name, []).append(value)
     majority_vote_reward(**columns)
-    assert logged == {"label_share": [0.5], "no_label_rate": [0.0], "no_answer_rate": [0.25]}
+    assert logged == {"label_share": [2 / 3], "no_label_rate": [0.0], "no_answer_rate": [0.25]}
     assert capsys.readouterr().out == ""
 
 

@@ -53,8 +53,8 @@ def rollout_metrics(
     ...                           [1.0, 1.0, 0.0], ["1"] * 3, ["1"] * 3)
     >>> figures["oracle_accuracy"], figures["reward_accuracy"], figures["pseudo_label_accuracy"]
     (0.6666666666666666, 1.0, 1.0)
-    >>> round(figures["majority_share"], 3), figures["distinct_answers"], round(figures["no_answer_rate"], 3)
-    (0.667, 1.0, 0.333)
+    >>> figures["majority_share"], figures["distinct_answers"], round(figures["no_answer_rate"], 3)
+    (1.0, 1.0, 0.333)
     """
     answers = [extract_answer(completion_text(completion)) for completion in completions]
     groups: dict[Hashable, list[int]] = {}

@@ -7,10 +7,16 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty (only for the
   methods whose reward reads them: an extra forward pass with 151,936-word logits on Qwen);
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
-- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
+- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
+- ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
+  token-mean per view, summed.
 
-One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
-``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
+By default one generation batch per optimizer step (``steps_per_generation =
+gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
+clip never binds, and each line of ``metrics.jsonl`` describes the rollouts of its own step. The
+config's ``steps_per_generation`` / ``num_iterations`` give TRL's several updates per rollout batch
+(``questions_per_step`` stays per optimizer step, so a generation batch holds
+``questions_per_step x steps_per_generation / gradient_accumulation_steps`` questions).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from corerl.config import TrainConfig
 from corerl.engine.model import Backend
-from corerl.engine.pairs import PairSamplerMixin
+from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 
@@ -55,7 +61,7 @@ def trainer_class(method: str) -> type:
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
-        mixins.append(PairSamplerMixin)
+        mixins += [PairSamplerMixin, ViewLossMixin]
     return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
 
 
@@ -96,6 +102,11 @@ def grpo_args(
         max_steps=config.max_steps,
         per_device_train_batch_size=rollouts // shares,
         gradient_accumulation_steps=accumulation,
+        # TrainConfig.steps_per_generation counts optimizer steps; TRL's counts micro-batches.
+        steps_per_generation=None
+        if config.steps_per_generation is None
+        else config.steps_per_generation * accumulation,
+        num_iterations=config.num_iterations,
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
