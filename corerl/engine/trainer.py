@@ -6,7 +6,8 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 
 - ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty;
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
-- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
+- ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
+- ``ResumableSamplerMixin._get_train_sampler``: the shuffle of epoch e replayed on resume.
 
 One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
 ``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
@@ -22,6 +23,7 @@ from typing import Any
 from corerl.config import TrainConfig
 from corerl.engine.model import Backend
 from corerl.engine.pairs import PairSamplerMixin
+from corerl.engine.sampling import ResumableSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 
@@ -30,7 +32,7 @@ def trainer_class(method: str) -> type:
     """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
     import trl
 
-    mixins: list[type] = [RolloutSignalsMixin]
+    mixins: list[type] = [ResumableSamplerMixin, RolloutSignalsMixin]
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
