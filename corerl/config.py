@@ -345,3 +345,19 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """
     before, after = to_dict(saved), to_dict(current)
     return [f"{name}: {before[name]!r} -> {after[name]!r}" for name in before if before[name] != after[name]]
+
+
+# Where a run lives and how it reports progress do not change what it computes: a run folder moved
+# (Drive, another RUNS_DIR) or named by another spelling of its path is the same run.
+NOT_DEFINING_FIELDS: frozenset[str] = frozenset({"output_dir", "progress"})
+
+
+def run_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
+    """``config_differences`` restricted to the fields that define what a run computes.
+
+    >>> run_differences(TrainConfig(output_dir="./runs/k2"), TrainConfig(output_dir="/elsewhere/k2/"))
+    []
+    """
+    return [
+        line for line in config_differences(saved, current) if line.split(":")[0] not in NOT_DEFINING_FIELDS
+    ]

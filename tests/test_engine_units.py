@@ -11,7 +11,6 @@ from datasets import Dataset
 
 from corerl.engine.monitor import MonitoredReward, rollout_metrics, truncate_to_step
 from corerl.engine.pairs import PairRepeatSampler, expand_views
-from corerl.engine.run import last_complete_checkpoint
 from corerl.engine.signals import completion_signals, self_certainty, token_entropy
 from corerl.engine.teacher import cosine_alpha, ema_update
 
@@ -190,14 +189,3 @@ def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
     kept = truncate_to_step(path, 3)
     assert [row["step"] for row in kept] == [1, 2, 3]
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
-
-
-def test_last_complete_checkpoint_skips_partial_ones(tmp_path) -> None:
-    for step, files in {2: ["trainer_state.json", "teacher.pt"], 4: ["trainer_state.json"], 6: []}.items():
-        folder = tmp_path / f"checkpoint-{step}"
-        folder.mkdir()
-        for name in files:
-            (folder / name).write_text("{}")
-    assert last_complete_checkpoint(tmp_path, "majority-vote") == (tmp_path / "checkpoint-4", 4)
-    assert last_complete_checkpoint(tmp_path, "co-rewarding-2") == (tmp_path / "checkpoint-2", 2)
-    assert last_complete_checkpoint(tmp_path / "none", "random") == (None, 0)

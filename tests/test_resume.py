@@ -1,9 +1,10 @@
-"""Exact resume at any step in any epoch (issue 13, items 1, 2 and 12).
+"""Exact resume at any step in any epoch (issue 13, items 1, 2, 7, 8 and 12).
 
 One uninterrupted reference run (4 questions, 2 per step: 2 steps per epoch, a checkpoint every step)
 is trained once; a kill at step ``j`` is simulated by a copy of its run directory as a SIGKILL after
 step ``j`` leaves it: the checkpoints up to ``j``, the metric and sample rows up to ``j`` (plus a torn
-line), no ``final/``. The resumed copy must then log the same rows and end with the same weights.
+line), no ``final/``. The resumed copy must then log the same rows and end with the same weights. The copy lives in
+another folder than the one its ``config.yaml`` names, as a run folder moved on Drive does (13.7).
 A real SIGKILL is exercised by ``tests/test_engine.py::test_kill_and_resume_counts_every_step_once``.
 """
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from corerl.config import make_config
 from corerl.engine import train
-from corerl.engine.run import CHECKPOINT
+from corerl.engine.rundir import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
@@ -79,8 +80,9 @@ def rows_of(path: Path) -> list[dict]:
     return [{key: value for key, value in row.items() if key != "time"} for row in rows]
 
 
-def killed_copy(reference: Path, target: Path, killed_after: int) -> None:
-    """``target`` as ``reference`` was when a SIGKILL hit it after step ``killed_after``."""
+def killed_copy(reference: Path, target: Path, killed_after: int, logged: int | None = None) -> None:
+    """``target`` as ``reference`` was when a SIGKILL hit it after step ``killed_after``
+    (``metrics.jsonl`` cut back to step ``logged`` when given: a torn log)."""
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         if Path(folder) != reference:
@@ -94,10 +96,9 @@ def killed_copy(reference: Path, target: Path, killed_after: int) -> None:
     assert (target / f"checkpoint-{killed_after}" / "trainer_state.json").is_file()
     for name in ("metrics.jsonl", "samples.jsonl"):
         lines = (reference / name).read_text().splitlines(keepends=True)
-        kept = [line for line in lines if json.loads(line)["step"] <= killed_after]
+        last = logged if logged is not None and name == "metrics.jsonl" else killed_after
+        kept = [line for line in lines if json.loads(line)["step"] <= last]
         (target / name).write_text("".join(kept) + '{"step": ')  # torn mid-write
-    saved = (target / "config.yaml").read_text().replace(str(reference), str(target))
-    (target / "config.yaml").write_text(saved)
 
 
 def weights(run_dir: Path) -> dict:
@@ -138,3 +139,48 @@ def test_a_run_killed_at_any_step_resumes_to_the_same_metrics_and_weights(
     target = tmp_path_factory.mktemp("killed") / "run"
     resumed = resume(base_model, dataset, reference["majority-vote"], target, "majority-vote", killed_after)
     assert_same_run(resumed, reference["majority-vote"])
+
+
+def test_resume_of_a_finished_run_is_a_no_op_that_says_so(base_model, dataset, reference, tmp_path, caplog):
+    """13.2: it used to train past max_steps and overwrite final/."""
+    target = tmp_path / "run"
+    shutil.copytree(reference["majority-vote"], target)
+    before = {path: path.stat().st_mtime_ns for path in target.rglob("*")}
+    train(config_for(base_model, target, "majority-vote"), dataset=dataset, resume=True)
+    assert "is finished" in caplog.text and "nothing to do" in caplog.text
+    assert {path: path.stat().st_mtime_ns for path in target.rglob("*")} == before
+
+
+DAMAGES = {
+    "truncated weights": ("model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:-100])),
+    "garbage optimizer": ("optimizer.pt", lambda p: p.write_bytes(b"\x00garbage" * 100)),
+    "corrupt trainer state": ("trainer_state.json", lambda p: p.write_text(p.read_text()[:20])),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_broken_newest_checkpoint_falls_back_to_the_previous_one(
+    damage, base_model, dataset, reference, tmp_path, caplog
+):
+    """13.8: a broken checkpoint is named and skipped; the resume stays exact."""
+    target = tmp_path / "run"
+    killed_copy(reference["majority-vote"], target, killed_after=5)
+    name, corrupt = DAMAGES[damage]
+    corrupt(target / "checkpoint-5" / name)
+    train(config_for(base_model, target, "majority-vote"), dataset=dataset, resume=True)
+    assert f"checkpoint-5/{name} is" in caplog.text
+    assert_same_run(target, reference["majority-vote"])
+
+
+@pytest.mark.parametrize("logged", [3, 0])
+def test_a_torn_or_deleted_log_is_trained_again_not_left_with_a_gap(
+    logged, base_model, dataset, reference, tmp_path, caplog
+):
+    """13.8: the log ends before the newest checkpoint (torn; 0: deleted): resume where the log ends."""
+    target = tmp_path / "run"
+    killed_copy(reference["majority-vote"], target, killed_after=5, logged=logged)
+    if logged == 0:
+        (target / "metrics.jsonl").unlink()
+    train(config_for(base_model, target, "majority-vote"), dataset=dataset, resume=True)
+    assert f"logs steps 1-{logged} only" in caplog.text
+    assert_same_run(target, reference["majority-vote"])
