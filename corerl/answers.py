@@ -8,7 +8,8 @@ completion (methods.md). Two comparisons serve two purposes:
   (normalised strings); SRT votes on raw strings and the scaling study on sympy-simplified forms.
 - ``answers_match`` is mathematical equivalence through math-verify, used to *grade* against ground
   truth (and, optionally, to merge equivalent vote candidates). It is bounded in time, cached, and
-  never raises.
+  never raises. A hedged answer (``4\\text{ or 5}``, ``100 or more``, ``2\\mathrm{i}`` against 2) never
+  matches a single number: math-verify drops text, and a policy graded that way learns to hedge.
 """
 
 from __future__ import annotations
@@ -89,7 +90,57 @@ def extract_answer(text: str | None) -> str | None:
 
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_UNIT_SUFFIX = re.compile(r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .^0-9]*\}(\^\{?\d\}?)?$")
+_UNIT_SUFFIX = re.compile(
+    r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{(\s*[A-Za-z][A-Za-z .^0-9]*)\}(\^\{?\d\}?)?$"
+)
+# Words that turn a number into a hedge or a range, never a unit: "4 or 5", "100 or more" (a policy
+# graded by a unit-stripping grader learns to write them, issue 13.5). Also i, j, e: after a number
+# they are the imaginary unit or Euler's number, so "2\mathrm{i}" is 2i, not "2 (unit i)".
+_HEDGE_WORDS = frozenset(
+    [
+        "or",
+        "and",
+        "nor",
+        "to",
+        "than",
+        "more",
+        "less",
+        "fewer",
+        "least",
+        "most",
+        "at",
+        "about",
+        "approx",
+        "approximately",
+        "around",
+        "nearly",
+        "roughly",
+        "almost",
+        "over",
+        "under",
+        "above",
+        "below",
+        "between",
+        "either",
+        "neither",
+        "not",
+        "no",
+        "none",
+        "maybe",
+        "possibly",
+        "perhaps",
+        "up",
+        "plus",
+        "minus",
+        "greater",
+        "smaller",
+        "larger",
+        "higher",
+        "lower",
+        "within",
+    ]
+)
+_MATH_CONSTANTS = frozenset({"i", "j", "e"})
 _SPACING = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad|~")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?")
 _FRAC_SHORTHAND = re.compile(r"\\frac\s*(\d)\s*(\d)")
@@ -99,6 +150,46 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
 _DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
 _SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
+
+
+def _is_unit(text: str) -> bool:
+    """Whether the content of a ``\\text{}`` after a number reads as a unit ("cm", "square feet").
+
+    >>> _is_unit(" cm"), _is_unit("m^2"), _is_unit(" or 5"), _is_unit(" or more"), _is_unit("i")
+    (True, True, False, False, False)
+    """
+    words = re.findall(r"[A-Za-z]+", text)
+    digits = re.sub(r"\^\{?\d+\}?", "", text)
+    return (
+        bool(words)
+        and not any(char.isdigit() for char in digits)
+        and text.strip() not in _MATH_CONSTANTS
+        and not any(word.lower() in _HEDGE_WORDS for word in words)
+    )
+
+
+def is_hedged(answer: str) -> bool:
+    """True when ``answer`` holds a hedge word (bare or in a ``\\text{}``-style group), or a text group
+    after a number holds a second number or a math constant: math-verify drops such text, so it
+    would grade ``4\\text{ or 5}`` and ``100 or more`` as 4 and 100.
+
+    >>> is_hedged(r"4\\text{ or 5}"), is_hedged(r"100\\text{ or more}"), is_hedged(r"2\\mathrm{i}")
+    (True, True, True)
+    >>> is_hedged("100 or more"), is_hedged(r"12\\text{ cm}"), is_hedged(r"\\text{(A)}"), is_hedged(r"\\mathrm{e}^2")
+    (True, False, False, False)
+    """
+    bare = re.findall(r"(?<![\\A-Za-z])[A-Za-z]+", answer)
+    if any(word.lower() in _HEDGE_WORDS for word in bare):
+        return True
+    for match in _TEXT_WRAPPERS.finditer(answer):
+        content = match.group(1)
+        after_number = bool(re.search(r"\d\s*$", answer[: match.start()]))
+        words = {word.lower() for word in re.findall(r"[A-Za-z]+", content)}
+        if words & _HEDGE_WORDS or (after_number and content.strip() in _MATH_CONSTANTS):
+            return True
+        if after_number and any(char.isdigit() for char in re.sub(r"\^\{?\d+\}?", "", content)):
+            return True
+    return False
 
 
 def normalize_answer(answer: str | None) -> str:
@@ -129,7 +220,7 @@ def normalize_answer(answer: str | None) -> str:
     text = _DEGREES.sub("", text)
     text = text.replace("\\%", "").replace("%", "")
     unit = _UNIT_SUFFIX.match(text)
-    if unit:
+    if unit and _is_unit(unit.group(2)):
         text = unit.group(1)
     # Unwrap \text{...} and friends (innermost first, a few passes for nesting).
     for _ in range(3):
@@ -206,6 +297,8 @@ def _verify_off_main_thread(gold: str, prediction: str) -> bool:
 def _answers_match_cached(a: str, b: str) -> bool:
     if normalize_answer(a) == normalize_answer(b):
         return True
+    if is_hedged(a) or is_hedged(b):  # math-verify would drop the hedge's text and grade the number
+        return False
     try:
         if threading.current_thread() is threading.main_thread():
             return _math_verify_equal(a, b, in_main_thread=True)

@@ -135,6 +135,43 @@ def test_answers_match_cases(a: str | None, b: str | None, expected: bool) -> No
     assert answers_match(a, b) is expected
 
 
+@pytest.mark.parametrize(
+    ("truth", "hedged"),
+    [
+        ("4", r"4\text{ or 5}"),
+        ("5", r"4\text{ or 5}"),
+        ("100", r"100\text{ or more}"),
+        ("100", "100 or more"),
+        ("100", r"\text{at least }100"),
+        ("2", r"2\mathrm{i}"),
+        ("2", r"2\text{ to }3"),
+    ],
+)
+def test_a_hedged_answer_is_not_graded_correct(truth: str, hedged: str) -> None:
+    """Issue 13.5: stripping units must not strip alternatives, qualifiers or the imaginary unit."""
+    from corerl.rewards import ground_truth_reward
+
+    assert answers_match(truth, hedged) is False
+    assert ground_truth_reward(["q"], [rf"\boxed{{{hedged}}}"], answer=[truth]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("truth", "answer"),
+    [
+        ("12", r"12\text{ cm}"),
+        ("2", "x=2"),
+        ("90", r"90^\circ"),
+        ("5", r"5\text{ m}"),
+        ("10", r"10\text{ cm}^2"),
+        ("7", r"7\text{ dollars}"),
+        ("2i", r"2\mathrm{i}"),
+        (r"\text{(A)}", "(A)"),
+    ],
+)
+def test_units_and_labels_still_match(truth: str, answer: str) -> None:
+    assert answers_match(truth, answer) is True
+
+
 def test_answers_match_is_bounded_on_a_pathological_power_tower() -> None:
     # sympy would evaluate 2^(10^(10^10)) forever; the time bound turns that into "not equal".
     assert answers_match("2^{10^{10^{10}}}", "3") is False
