@@ -132,6 +132,11 @@ class TrainConfig:
     test_time_questions: int = 128
 
     def __post_init__(self) -> None:
+        from corerl.config_checks import check_fields
+
+        typed = check_fields(self)  # every field against its annotation and range (corerl.config_checks)
+        if typed:
+            raise ValueError("invalid training config: " + "; ".join(typed))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
         problems = []
