@@ -189,3 +189,48 @@ def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
     kept = truncate_to_step(path, 3)
     assert [row["step"] for row in kept] == [1, 2, 3]
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+
+
+# ------------------------------------------------------------ lengths against the context (issue 13.6)
+
+
+def test_lengths_are_checked_against_the_models_context(tiny_model_dir) -> None:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from corerl.config import make_config
+    from corerl.engine.lengths import check_lengths
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert model.config.max_position_embeddings == 1024
+    rows = Dataset.from_dict({"id": ["a", "b"], "question": ["1 + 1?", "2 + 2?"], "rephrased": ["x", "y"]})
+    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64)
+    check_lengths(config, model, tokenizer, rows)  # fits
+    with pytest.raises(
+        ValueError, match="max_completion_length=100000 does not fit the model's context of 1024"
+    ):
+        check_lengths(make_config("tiny", max_completion_length=100_000), model, tokenizer, rows)
+    huge = Dataset.from_dict(
+        {"id": ["a", "big"], "question": ["1 + 1?", "7 " * 20_000], "rephrased": ["x", "y"]}
+    )
+    with pytest.raises(ValueError, match=r"question big \(question\) is \d+ tokens long"):
+        check_lengths(config, model, tokenizer, huge)
+    long_view = Dataset.from_dict({"id": ["a"], "question": ["1 + 1?"], "rephrased": ["9 " * 5000]})
+    check_lengths(config, model, tokenizer, long_view)  # the rephrasing is no prompt of majority voting
+    with pytest.raises(ValueError, match=r"question a \(rephrased\)"):
+        check_lengths(make_config("tiny", method="co-rewarding-1"), model, tokenizer, long_view)
+
+
+def test_prepare_run_refuses_a_completion_longer_than_the_context(tiny_model_dir, tmp_path) -> None:
+    from datasets import Dataset
+
+    from corerl.config import make_config
+    from corerl.engine.run import prepare_run
+
+    rows = Dataset.from_dict({"question": ["1 + 1?"] * 4, "answer": ["2"] * 4})
+    config = make_config(
+        "tiny", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"), max_completion_length=5000
+    )
+    with pytest.raises(ValueError, match="max_completion_length=5000 does not fit"):
+        prepare_run(config, dataset=rows)

@@ -119,6 +119,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
 
     from corerl.engine import mitigations
     from corerl.engine.dataset import select_rows, trainer_dataset
+    from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
     from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
@@ -138,6 +139,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         (run_dir / "config.yaml").write_text(to_yaml(config))
 
     model, tokenizer, peft_config = load_model(config, backend)
+    check_lengths(config, model, tokenizer, rows)  # before anything is generated
     if config.curriculum_fraction is not None or config.offline_labels:
         from accelerate import PartialState
 
