@@ -234,3 +234,27 @@ def test_prepare_run_refuses_a_completion_longer_than_the_context(tiny_model_dir
     )
     with pytest.raises(ValueError, match="max_completion_length=5000 does not fit"):
         prepare_run(config, dataset=rows)
+
+
+def test_co_rewarding_1_drops_rows_without_a_rephrasing_before_the_model_loads(caplog) -> None:
+    """Issue 13.4: empty ``rephrased`` crashed with a TypeError after the model had loaded."""
+    from datasets import Dataset
+
+    from corerl.config import make_config
+    from corerl.data import DataError
+    from corerl.engine.dataset import select_rows, trainer_dataset
+
+    rows = Dataset.from_dict(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "question": ["q1", "q2", "q3", "q4", "q5"],
+            "rephrased": ["r1", None, "r3", "  ", "r5"],
+        }
+    )
+    config = make_config("tiny", method="co-rewarding-1", model="/nonexistent", questions_per_step=2)
+    kept, _ = select_rows(config, rows)
+    assert kept["id"] == ["a", "c", "e"]
+    assert "dropped 2 of 5 questions whose 'rephrased' is empty (ids b, d)" in caplog.text
+    assert trainer_dataset(config, kept)["question"] == ["q1", "r1", "q3", "r3", "q5", "r5"]
+    with pytest.raises(DataError, match="has 3 questions, fewer than questions_per_step=4"):
+        select_rows(make_config("tiny", method="co-rewarding-1", questions_per_step=4), rows)
