@@ -8,22 +8,28 @@ completion (methods.md). Two comparisons serve two purposes:
   (normalised strings); SRT votes on raw strings and the scaling study on sympy-simplified forms.
 - ``answers_match`` is mathematical equivalence through math-verify, used to *grade* against ground
   truth (and, optionally, to merge equivalent vote candidates). It is bounded in time, cached, and
-  never raises. A hedged answer (``4\\text{ or 5}``, ``100 or more``, ``2\\mathrm{i}`` against 2) never
+  never raises. math-verify runs in a child process (``corerl.verify_worker``, killed when late):
+  the caller's SIGALRM/``setitimer`` watchdogs are left alone and its ``__main__`` is never re-run,
+  on any thread. A hedged answer (``4\\text{ or 5}``, ``100 or more``, ``2\\mathrm{i}`` against 2) never
   matches a single number: math-verify drops text, and a policy graded that way learns to hedge.
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
+import json
+import os
 import re
+import selectors
+import subprocess
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # math-verify's comparison can hang on adversarial expressions (towers of powers); this bounds it.
 MATCH_TIMEOUT_SECONDS = 2
+WORKER_START_SECONDS = 120  # importing sympy in a fresh process, on a loaded machine
 
 
 def _find_last_box(text: str) -> tuple[int, str] | None:
@@ -265,32 +271,73 @@ def _math_verify_equal(gold: str, prediction: str, *, in_main_thread: bool) -> b
     return bool(verify(parsed_gold, parsed_prediction, timeout_seconds=timeout))
 
 
-def _verify_in_worker(gold: str, prediction: str) -> bool:
-    return _math_verify_equal(gold, prediction, in_main_thread=True)
+class VerifyWorker:
+    """One ``corerl.verify_worker`` child process, started on first use (again after a kill or a fork).
+
+    :meth:`equal` sends one comparison and waits at most ``timeout`` seconds for the answer; a late
+    answer kills the child (sympy can hang in C code, beyond any signal) and counts as not equal.
+    Thread-safe: calls are serialised.
+    """
+
+    def __init__(self, command: list[str] | None = None, timeout: float = MATCH_TIMEOUT_SECONDS * 3) -> None:
+        self.command = command or [sys.executable, "-m", "corerl.verify_worker"]
+        self.timeout = timeout
+        self.process: subprocess.Popen | None = None
+        self.owner = 0  # the pid that started the child: a forked caller starts its own
+        self.lock = threading.Lock()
+
+    def _readline(self, timeout: float) -> str | None:
+        assert self.process is not None and self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return None
+        return self.process.stdout.readline().strip()
+
+    def _start(self) -> bool:
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        self.owner = os.getpid()
+        if self._readline(WORKER_START_SECONDS) != "ready":
+            self.kill()
+            return False
+        return True
+
+    def kill(self) -> None:
+        if self.process is not None and self.owner == os.getpid():
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def equal(self, gold: str, prediction: str) -> bool:
+        with self.lock:
+            if self.process is None or self.owner != os.getpid() or self.process.poll() is not None:
+                self.process = None
+                if not self._start():
+                    return False
+            assert self.process is not None and self.process.stdin is not None
+            try:
+                self.process.stdin.write(json.dumps([gold, prediction]) + "\n")
+                self.process.stdin.flush()
+            except OSError:
+                self.kill()
+                return False
+            answer = self._readline(self.timeout)
+            if answer is None:
+                self.kill()
+                return False
+            return answer == "1"
 
 
-_worker_lock = threading.Lock()
-_worker: ProcessPoolExecutor | None = None
-
-
-def _verify_off_main_thread(gold: str, prediction: str) -> bool:
-    """Off the main thread SIGALRM is unavailable: bound the time with a killable worker process."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        worker = _worker
-    future = worker.submit(_verify_in_worker, gold, prediction)
-    try:
-        return future.result(timeout=MATCH_TIMEOUT_SECONDS * 3)
-    except FutureTimeout:
-        with _worker_lock:
-            if _worker is worker:
-                _worker = None
-        for process in list(getattr(worker, "_processes", {}).values()):
-            process.kill()
-        worker.shutdown(wait=False, cancel_futures=True)
-        return False
+_worker = VerifyWorker()
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -299,12 +346,7 @@ def _answers_match_cached(a: str, b: str) -> bool:
         return True
     if is_hedged(a) or is_hedged(b):  # math-verify would drop the hedge's text and grade the number
         return False
-    try:
-        if threading.current_thread() is threading.main_thread():
-            return _math_verify_equal(a, b, in_main_thread=True)
-        return _verify_off_main_thread(a, b)
-    except Exception:  # math-verify/sympy can raise almost anything on malformed LaTeX: not equal.
-        return False
+    return _worker.equal(a, b)
 
 
 def answers_match(a: str | None, b: str | None) -> bool:
