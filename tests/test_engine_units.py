@@ -258,3 +258,14 @@ def test_co_rewarding_1_drops_rows_without_a_rephrasing_before_the_model_loads(c
     assert trainer_dataset(config, kept)["question"] == ["q1", "r1", "q3", "r3", "q5", "r5"]
     with pytest.raises(DataError, match="has 3 questions, fewer than questions_per_step=4"):
         select_rows(make_config("tiny", method="co-rewarding-1", questions_per_step=4), rows)
+
+
+def test_ground_truth_training_on_a_benchmark_warns(caplog) -> None:
+    from corerl.config import make_config
+    from corerl.engine.dataset import select_rows
+
+    select_rows(make_config("tiny", method="ground-truth", data="organism-test", data_limit=8))
+    assert "trains on the labels of 'organism-test', an evaluation benchmark" in caplog.text
+    caplog.clear()
+    select_rows(make_config("tiny", method="ground-truth", data="organism", data_limit=8))
+    assert "evaluation benchmark" not in caplog.text

@@ -30,6 +30,8 @@ ORGANISM_DATA = {"organism": "train", "organism-test": "test"}
 ORGANISM_DEFAULT_SIZE = 512
 # Columns the trainer passes on to the reward functions; the others are dropped.
 OFFLINE_LABEL_COLUMN = "offline_label"  # read by corerl.rewards.offline_label_reward
+# The evaluation benchmarks: ground-truth training on one of them trains on its test labels.
+BENCHMARK_DATA = frozenset({"math-test", "math500", "gsm8k", "amc", "aime24", "organism-test"})
 KEPT_COLUMNS = ("id", "question", "answer", "view", OFFLINE_LABEL_COLUMN)
 
 
@@ -62,6 +64,13 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     """
     from corerl.engine import mitigations
 
+    if config.method == "ground-truth" and config.data in BENCHMARK_DATA and dataset is None:
+        logger.warning(
+            "ground-truth trains on the labels of %r, an evaluation benchmark: its scores on %r "
+            "after this run measure memorisation, not reasoning",
+            config.data,
+            config.data,
+        )
     dataset = load_training_data(config) if dataset is None else dataset
     dataset = apply_transforms(dataset, config)
     if len(dataset) == 0:
