@@ -75,8 +75,8 @@ def _check(name: str, value: Any, annotation: Any) -> tuple[Any, str | None]:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in arguments:
             return None, None
-        (inner,) = [argument for argument in arguments if argument is not type(None)]
-        return _check(name, value, inner)
+        results = [_check(name, value, inner) for inner in arguments if inner is not type(None)]
+        return next((result for result in results if result[1] is None), results[0])
     if origin is tuple:
         if isinstance(value, str) or not isinstance(value, list | tuple):
             return value, f"{name} must be a list of strings, got {_describe_value(value)}"
