@@ -183,6 +183,11 @@ class TrainConfig:
     test_time_questions: int = 128
 
     def __post_init__(self) -> None:
+        from corerl.config_checks import check_fields
+
+        typed = check_fields(self)  # every field against its annotation and range (corerl.config_checks)
+        if typed:
+            raise ValueError("invalid training config: " + "; ".join(typed))
         object.__setattr__(self, "prompt_template", resolve_prompt(self.prompt_template))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
@@ -431,4 +436,20 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
         f"{name}: {before[name]!r} -> {after[name]!r}"
         for name in before
         if before[name] != after[name] and name not in SESSION_FIELDS
+    ]
+
+
+# Where a run lives and how it reports progress do not change what it computes: a run folder moved
+# (Drive, another RUNS_DIR) or named by another spelling of its path is the same run.
+NOT_DEFINING_FIELDS: frozenset[str] = frozenset({"output_dir", "progress"})
+
+
+def run_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
+    """``config_differences`` restricted to the fields that define what a run computes.
+
+    >>> run_differences(TrainConfig(output_dir="./runs/k2"), TrainConfig(output_dir="/elsewhere/k2/"))
+    []
+    """
+    return [
+        line for line in config_differences(saved, current) if line.split(":")[0] not in NOT_DEFINING_FIELDS
     ]

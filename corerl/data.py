@@ -250,7 +250,11 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         if suffix in (".parquet", ".csv"):
             import pandas
 
-            frame = pandas.read_parquet(path) if suffix == ".parquet" else pandas.read_csv(path, dtype=str)
+            frame = (
+                pandas.read_parquet(path)
+                if suffix == ".parquet"
+                else pandas.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            )
             return frame.astype(object).where(frame.notna(), None).to_dict("records")
     except DataError:
         raise

@@ -187,8 +187,11 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = True,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
     """Evaluate a loaded model on benchmarks (names/paths, or a mapping name -> Dataset).
+
+    ``out_dir``: the results so far are written there after each benchmark (``Evaluation.save``).
 
     ``prompt``: None = each benchmark's default (the math instruction, or the organism's format);
     a template string with ``{question}``; or a function question -> prompt. ``chat`` (for
@@ -281,6 +284,8 @@ def evaluate(
                     "majority_correct": graded.majority_correct,
                 }
             )
+        if out_dir is not None:  # as it goes: a crash later keeps the benchmarks already done
+            Evaluation(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), pd.DataFrame(samples)).save(out_dir)
     return Evaluation(table=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), samples=pd.DataFrame(samples))
 
 
@@ -360,10 +365,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_eval)
 
 
+def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Create ``out_dir`` and check that it can be written, before any model loads (a ValueError
+    naming it otherwise)."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is an existing file; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".corerl-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"--out {path} is not writable ({error.strerror or error})") from None
+    return path
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
+    check_output_dir(args.out)
     from corerl.mitigations import evaluation_model
 
     model, name = Path(args.model), args.name
@@ -384,6 +406,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         chat=False if args.no_chat else None,
         seed=args.seed,
         batch_size=args.batch_size,
+        out_dir=args.out,
     )
     paths = evaluation.save(args.out)
     print(evaluation.table.to_string(index=False))

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corerl.config import PROFILES, TrainConfig, config_differences, from_yaml, make_config
+from corerl.config import PROFILES, TrainConfig, from_yaml, make_config, run_differences
+from corerl.engine.rundir import is_finished
 
 if TYPE_CHECKING:
     import datasets
@@ -259,13 +260,13 @@ class Study:
             logger.info("retraining: removing %s", run_dir)
             shutil.rmtree(run_dir)
         if saved.exists():
-            differences = config_differences(from_yaml(saved.read_text()), config)
+            differences = run_differences(from_yaml(saved.read_text()), config)
             if differences:
                 raise ValueError(
                     f"{run_dir} was trained with another config ({'; '.join(differences)}); "
                     "set RETRAIN = True or choose another RUNS_DIR"
                 )
-            if (run_dir / "final").is_dir():
+            if is_finished(run_dir):
                 logger.info("loading the finished run %s", run_dir)
                 return run_dir
             logger.info("resuming the interrupted run %s", run_dir)

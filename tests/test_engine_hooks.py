@@ -67,6 +67,16 @@ def test_train_sampler_mirrors_repeat_sampler() -> None:
         assert expression in sampler_source
 
 
+def test_resumed_epochs_reach_the_sampler_through_set_epoch() -> None:
+    """corerl.engine.sampling relies on one randperm per epoch and on the Trainer calling set_epoch."""
+    import transformers
+
+    iterate = inspect.getsource(utils.RepeatSampler.__iter__)
+    assert iterate.count("torch.randperm(self.num_samples, generator=self.generator)") == 1
+    run_epoch = inspect.getsource(transformers.Trainer._run_epoch)
+    assert "train_dataloader.set_epoch(epoch)" in run_epoch
+
+
 def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None:
     score = inspect.getsource(grpo_trainer.GRPOTrainer._generate_and_score_completions)
     assert 'use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None)' in score
@@ -85,11 +95,16 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         "compute_loss",
     }
     for method, expected in {
-        "majority-vote": set(),
-        "entropy": {"_generate"},
-        "self-certainty": {"_generate"},
+        "majority-vote": {"_get_train_sampler"},
+        "entropy": {"_generate", "_get_train_sampler"},
+        "self-certainty": {"_generate", "_get_train_sampler"},
         "co-rewarding-1": {"_get_train_sampler", "_generate_and_score_completions", "compute_loss"},
-        "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler"},
+        "co-rewarding-2": {
+            "_generate",
+            "_get_train_sampler",
+            "_save_checkpoint",
+            "_load_optimizer_and_scheduler",
+        },
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -64,7 +65,34 @@ def test_steps_override_the_notebook_and_smoke_overrides_everything(tmp_path: Pa
 def test_a_finished_run_is_loaded_not_retrained(tiny_study: Study, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tiny_study.config("entropy")
     (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
     (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    monkeypatch.setattr("corerl.engine.train", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert tiny_study.run("entropy") == config.run_dir
+
+
+def test_a_final_folder_without_weights_is_resumed(
+    tiny_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """13.11: ``final/`` without a model (killed while saving) is not a finished run."""
+    config = tiny_study.config("entropy")
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    calls = []
+    monkeypatch.setattr(
+        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
+    )
+    tiny_study.run("entropy")
+    assert calls == [{"resume": True, "dataset": None}]
+
+
+def test_a_moved_runs_folder_keeps_its_finished_runs(tiny_study: Study, tmp_path, monkeypatch) -> None:
+    """13.7: a runs folder moved on Drive (config.yaml names the old place) is still the same run."""
+    config = tiny_study.config("entropy")
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
+    moved = dataclasses.replace(config, output_dir="/content/drive/MyDrive/old-place/entropy")
+    (config.run_dir / "config.yaml").write_text(to_yaml(moved))
     monkeypatch.setattr("corerl.engine.train", lambda *args, **kwargs: pytest.fail("trained again"))
     assert tiny_study.run("entropy") == config.run_dir
 

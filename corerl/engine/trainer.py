@@ -10,6 +10,7 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
 - ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
   token-mean per view, summed.
+- ``ResumableSamplerMixin._get_train_sampler``: the shuffle of epoch e replayed on resume.
 
 By default one generation batch per optimizer step (``steps_per_generation =
 gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
@@ -30,6 +31,7 @@ from typing import Any
 from corerl.config import TrainConfig
 from corerl.engine.model import Backend
 from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
+from corerl.engine.sampling import ResumableSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 
@@ -57,7 +59,9 @@ def trainer_class(method: str) -> type:
     """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
     import trl
 
-    mixins: list[type] = [RolloutSignalsMixin] if method in SIGNAL_METHODS else []
+    mixins: list[type] = [ResumableSamplerMixin]
+    if method in SIGNAL_METHODS:
+        mixins.append(RolloutSignalsMixin)
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
