@@ -1,7 +1,7 @@
 """One training run = one small config: the ``TrainConfig`` dataclass, its profiles and its YAML form.
 
 Profiles are presets of the same dataclass (open-r1 style): ``tiny`` trains on a CPU with a small
-model built locally, ``t4`` is Unsloth 4-bit QLoRA in fp16 with vLLM for a 16 GB T4, ``a100`` the
+model built locally, ``t4`` is Unsloth 4-bit QLoRA in fp16 with HF generation for a 15 GB T4, ``a100`` the
 same for a larger card. ``load_config`` takes a profile name or a YAML file (which may name a
 ``profile`` to start from) plus keyword overrides; unknown keys and bad values fail with a message
 naming them. Light module: no torch import.

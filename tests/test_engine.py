@@ -125,7 +125,10 @@ def test_three_steps_change_the_trainable_weights(method: str, base_model, datas
     strategy_keys = {f"strategy/{name}" for name in STRATEGIES}  # organism data: strategy shares too
     assert all(set(row) == SCHEMA | strategy_keys and row["method"] == method for row in rows)
     assert all(sum(row[key] for key in strategy_keys) == pytest.approx(1.0) for row in rows)
-    assert all(row["oracle_accuracy"] is not None and row["token_entropy"] > 0 for row in rows)
+    assert all(row["oracle_accuracy"] is not None for row in rows)
+    # Token entropies are computed only where the reward reads them (a costly pass at Qwen's vocabulary).
+    signals = method in ("entropy", "self-certainty")
+    assert all((row["token_entropy"] is not None and row["token_entropy"] > 0) == signals for row in rows)
     voting = method in ("majority-vote", "co-rewarding-1", "co-rewarding-2")
     assert all((row["pseudo_label_accuracy"] is not None) == voting for row in rows)
     assert all((row["teacher_alpha"] is not None) == (method == "co-rewarding-2") for row in rows)
