@@ -290,13 +290,15 @@ def evaluate_model(
     model_name: str | None = None,
     backend: str = "auto",
     device: str | None = None,
+    base_model: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Evaluation:
     """Load a model (hub id, local path, checkpoint or PEFT adapter) and :func:`evaluate` it.
 
     One call for a before/after comparison: ``evaluate_model(base)`` then
     ``evaluate_model(run_dir / "checkpoint-N")``. ``model_name`` defaults to the path's last
-    component; ``options`` go to :func:`evaluate`.
+    component; ``base_model`` is the model a PEFT adapter applies to (``corerl.generation.load_model``);
+    ``options`` go to :func:`evaluate`.
     """
     from corerl.data import DATASETS
     from corerl.generation import load_model
@@ -312,7 +314,7 @@ def evaluate_model(
                 f"unknown benchmark(s) {unknown}: neither a dataset file nor one of "
                 f"{', '.join([*DATASETS, ORGANISM])}"
             )
-    model, tokenizer = load_model(name_or_path, device=device, backend=backend)  # type: ignore[arg-type]
+    model, tokenizer = load_model(name_or_path, device=device, backend=backend, base_model=base_model)  # type: ignore[arg-type]
     name = model_name or Path(str(name_or_path)).name or str(name_or_path)
     return evaluate(model, tokenizer, benchmarks, model_name=name, **options)
 

@@ -295,6 +295,11 @@ class Study:
         ``name`` is the row label of the results table; ``model`` defaults to ``<runs>/<name>/final``;
         ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
         Prompts are the training ones (the config's template and chat setting).
+
+        One path for every model, base or trained: transformers (``backend="hf"``) at the profile's
+        16-bit precision (float32 on a CPU). A run's LoRA adapter is applied to the 16-bit base model
+        its ``config.yaml`` names and merged there, never into the 4-bit model it trained on, so the
+        difference to the base row is the adapter's, not requantization's.
         """
         import pandas as pd
 
@@ -314,6 +319,8 @@ class Study:
             str(path),
             benchmarks if isinstance(benchmarks, Mapping) else list(benchmarks or self.benchmarks),
             model_name=name,
+            backend="hf",
+            base_model=_run_base_model(path),
             k=settings["k"],
             batch_size=settings["batch_size"],
             max_new_tokens=settings["max_new_tokens"],
@@ -412,6 +419,12 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
         if column in smoothed.columns:
             smoothed[column] = smoothed[column].astype(float).rolling(window, min_periods=1).mean()
     return smoothed
+
+
+def _run_base_model(path: Path) -> str | None:
+    """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
+    saved = path.parent / "config.yaml"
+    return from_yaml(saved.read_text()).model if saved.is_file() else None
 
 
 def _free_memory() -> None:

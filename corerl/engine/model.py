@@ -85,6 +85,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
             random_state=config.seed,
         )
+        if config.chat:
+            stop_at_end_of_turn(model, tokenizer)
         return model, tokenizer, None
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -110,6 +112,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if config.chat:
+        stop_at_end_of_turn(model, tokenizer)
     peft_config = None
     if config.lora:
         from peft import LoraConfig
@@ -121,3 +125,22 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             task_type="CAUSAL_LM",
         )
     return model, tokenizer, peft_config
+
+
+def stop_at_end_of_turn(model: Any, tokenizer: Any) -> list[int]:
+    """Let generation stop at the chat template's end of turn as well as at EOS; returns the stop ids.
+
+    TRL 1.14.2 stops rollouts at ``model.generation_config.eos_token_id`` (plus the tokenizer's EOS);
+    the teacher's rollouts and the truncation flag of ``metrics.jsonl`` use the same list. A Qwen base
+    checkpoint lists only ``<|endoftext|>`` there, so a chat-templated rollout would run past its own
+    ``<|im_end|>`` to the length cap; this adds it (``corerl.generation.end_of_turn_ids``).
+    """
+    from corerl.generation import end_of_turn_ids
+
+    configured = model.generation_config.eos_token_id
+    configured = (
+        [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+    )
+    ids = list(dict.fromkeys([*configured, *end_of_turn_ids(tokenizer)]))
+    model.generation_config.eos_token_id = ids
+    return ids

@@ -124,7 +124,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     trainer = trainer_class(config.method)(
         model=model,
         reward_funcs=[monitor],
-        args=grpo_args(config, backend, run_dir),
+        args=grpo_args(config, backend, run_dir, stop_token_ids=model.generation_config.eos_token_id),
         train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -166,6 +166,25 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
+    try:
+        return _train(config, resume=resume, dataset=dataset)
+    finally:
+        release_memory()  # a notebook trains several runs in one process
+
+
+def release_memory() -> None:
+    """Free the memory of a finished (or failed) run: the trainer, model and optimizer are garbage
+    once ``_train`` returns, but sit in reference cycles (callbacks, accelerator) until collected."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Path:
     with cpu_threads(config):
         run = prepare_run(config, resume=resume, dataset=dataset)
         run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)

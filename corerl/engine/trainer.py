@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,14 @@ def trainer_class(method: str) -> type:
     return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
 
 
-def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
-    """The ``GRPOConfig`` for a run: batch geometry, precision, logging every step, checkpoints."""
+def grpo_args(
+    config: TrainConfig, backend: Backend, output_dir: Path, stop_token_ids: int | Sequence[int] | None = None
+) -> Any:
+    """The ``GRPOConfig`` for a run: batch geometry, precision, logging every step, checkpoints.
+
+    ``stop_token_ids`` (EOS and the chat template's end of turn) reach vLLM's sampler; HF generation
+    reads them from ``model.generation_config`` (``corerl.engine.model.stop_at_end_of_turn``).
+    """
     from trl import GRPOConfig
 
     prompts_per_step = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)
@@ -58,6 +65,9 @@ def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
             "vllm_mode": "colocate",
             "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
         }
+        if stop_token_ids is not None:
+            stops = [stop_token_ids] if isinstance(stop_token_ids, int) else list(stop_token_ids)
+            extra["generation_kwargs"] = {"stop_token_ids": stops}
     return GRPOConfig(
         output_dir=str(output_dir),
         seed=config.seed,
