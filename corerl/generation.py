@@ -251,16 +251,35 @@ def _generate_vllm(
 
 
 def vllm_available() -> bool:
-    """True when CUDA is present and vLLM imports (vLLM is never imported without CUDA)."""
-    import torch
+    """True when CUDA is present and vLLM imports (vLLM is never imported without CUDA).
 
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    Any exception of the import counts as unavailable: a preinstalled vLLM built for another torch
+    raises more than ImportError.
+    """
+    from corerl.engine.model import import_error
+
+    reason = import_error("vllm")
+    if reason and reason != "no CUDA GPU":
+        logger.warning("vllm cannot be imported (%s): generating with transformers", reason)
+    return reason is None
+
+
+def default_dtype(device: str, capability: tuple[int, int] | None = None) -> str:
+    """bfloat16 on GPUs with native bf16 (compute capability >= 8.0), float16 on older ones (a T4:
+    ``torch.cuda.is_bf16_supported()`` says True there, counting slow emulation), float32 on CPU.
+
+    >>> default_dtype("cuda", (7, 5)), default_dtype("cuda", (8, 6)), default_dtype("cpu")
+    ('float16', 'bfloat16', 'float32')
+    """
+    if not device.startswith("cuda"):
+        return "float32"
+    from corerl.hardware import bf16_supported
+
+    if capability is None:
+        import torch
+
+        capability = tuple(torch.cuda.get_device_capability(device))
+    return "bfloat16" if bf16_supported(capability) else "float16"
 
 
 def load_model(
@@ -297,12 +316,11 @@ def load_model(
     source = str(path) if path.exists() else source
     is_adapter = (path / "adapter_config.json").is_file()
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        from corerl.hardware import cuda_usable
+
+        device = "cuda" if cuda_usable() else "cpu"
     if dtype is None:
-        if device.startswith("cuda"):
-            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        else:
-            dtype = "float32"
+        dtype = default_dtype(device)
     if backend == "vllm" and not vllm_available():
         raise ValueError("backend 'vllm' needs CUDA and an installed vllm; use backend 'hf' or 'auto'")
     use_vllm = backend == "vllm" or (

@@ -21,7 +21,6 @@ on the organism.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import platform
@@ -49,12 +48,13 @@ GPU_MODELS: dict[str, str] = {
 # Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
 EVALUATION: dict[str, dict[str, Any]] = {
     "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
+    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets)
     "t4": {
         "benchmarks": ("math500", "gsm8k", "amc"),
-        "questions": 100,
+        "questions": 50,
         "k": 4,
-        "max_new_tokens": 1024,
-        "batch_size": 32,
+        "max_new_tokens": 512,
+        "batch_size": 64,
     },
     "a100": {
         "benchmarks": ("math500", "gsm8k", "amc"),
@@ -80,11 +80,15 @@ TINY_THREADS = 1  # torch threads in a tiny-profile kernel (see Study.__post_ini
 
 
 def resolve_profile(profile: str = "auto") -> str:
-    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``."""
-    if profile == "auto":
-        import torch
+    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``.
 
-        return "t4" if torch.cuda.is_available() else "tiny"
+    Never silently ``tiny`` on a GPU machine: where an NVIDIA GPU is present but torch cannot use it,
+    ``auto`` raises ``corerl.hardware.GpuUnusableError`` naming the versions and the fix.
+    """
+    if profile == "auto":
+        from corerl.hardware import cuda_usable
+
+        return "t4" if cuda_usable() else "tiny"
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (choose from auto, {', '.join(PROFILES)})")
     return profile
@@ -139,13 +143,13 @@ class Study:
             # extra threads cost a lot: evaluating 200 questions x 4 samples took 3 s on 1 thread and
             # 108 s on 2 while other jobs ran (measured on a 2-core machine).
             torch.set_num_threads(self.threads or TINY_THREADS)
-        elif importlib.util.find_spec("unsloth") is not None:
-            import torch
+        else:
+            from corerl.engine.model import import_error
 
-            if torch.cuda.is_available():
-                # Unsloth must be imported before transformers/trl/peft, which the notebook's first
-                # sampling or evaluation cell would import (../shared/notes/stack.md).
-                import unsloth  # noqa: F401
+            # Unsloth must be imported before transformers/trl/peft, which the notebook's first
+            # sampling or evaluation cell would import (../shared/notes/stack.md); import_error tries it
+            # (only on CUDA) and says why it could not.
+            import_error("unsloth")
         self.root = Path(self.root) if self.root is not None else storage_root()
         self.figures = Path(self.figures)
         self.runs_dir = self.root / (f"{self.profile}-smoke" if self.smoke else self.profile)
@@ -259,8 +263,8 @@ class Study:
                 logger.info("loading the finished run %s", run_dir)
                 return run_dir
             logger.info("resuming the interrupted run %s", run_dir)
-            return train(config, resume=True, dataset=dataset)
-        return train(config, dataset=dataset)
+            return _finished(train(config, resume=True, dataset=dataset))
+        return _finished(train(config, dataset=dataset))
 
     def metrics(self, name: str) -> pd.DataFrame:
         """A run's ``metrics.jsonl`` as a frame (``corerl.collapse.read_metrics``)."""
@@ -421,10 +425,26 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
     return smoothed
 
 
+<<<<<<< HEAD
 def _run_base_model(path: Path) -> str | None:
     """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
     saved = path.parent / "config.yaml"
     return from_yaml(saved.read_text()).model if saved.is_file() else None
+=======
+class RunInterrupted(RuntimeError):
+    """A run stopped at its time budget: checkpointed; running the same cell again resumes it."""
+
+
+def _finished(run_dir: Path) -> Path:
+    from corerl.engine.run import is_finished
+
+    if not is_finished(run_dir):
+        raise RunInterrupted(
+            f"{run_dir} stopped at its time budget (time_budget_minutes) and saved a checkpoint: run this "
+            "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
+        )
+    return run_dir
+>>>>>>> gpu-path
 
 
 def _free_memory() -> None:

@@ -25,37 +25,34 @@ BRANCH = "main"
 PARAMETERS = """\
 # Parameters: papermill and `corerl reproduce` inject new values in a cell right after this one.
 PROFILE = "auto"  # "auto": t4 on a CUDA GPU, else tiny | "tiny": CPU organism, minutes | "t4": Colab/Kaggle T4, real 1.7B model, hours | "a100"
-STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 300; more steps show slower dynamics such as collapse, cost grows linearly
+STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 30 (fits a free T4 quota: corerl plan --profile t4); more steps show slower dynamics such as collapse, cost grows linearly
 MODEL = None  # base model, hub id or path; None for the profile's: the organism's aligned model, built here once, on tiny; Qwen3-1.7B-Base on t4
 SMOKE = False  # True: 2 steps and a few questions everywhere, to check the notebook runs; the numbers then mean nothing
 RETRAIN = False  # False: finished runs are loaded, interrupted ones resumed; True: retrain the runs this notebook uses, shared with others
 RUNS_DIR = None  # runs, checkpoints, evaluations; None: Google Drive or /kaggle/working when present, which survives a disconnect, else ./runs
 FIGURES_DIR = "figures"  # figures are written here as PNG and SVG
 SMOOTHING = 10  # training curves are rolling means over this many steps; 1 shows raw values, honest but noisy: a tiny step sees 16 rollouts
-EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 100; more gives tighter numbers and slower evaluation
+EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 50; more gives tighter numbers and slower evaluation
 USE_DRIVE = True  # on Colab: mount Google Drive so checkpoints survive a disconnect; asks permission once
 SEED = 0  # one seed for data order, sampling and initialisation"""
 
-INSTALL = f"""\
-# Install the pinned stack on Colab / Kaggle. Skipped when corerl is already importable (local runs, CI).
-import importlib.util
-import shutil
-import subprocess
-import sys
+# The install cell runs corerl/install.py (standard library only) before corerl exists: its source is
+# copied here, so the cell and CI's dry-run check (tests/test_install.py) read the same pins.
+INSTALL_SOURCE = (HERE.parent / "corerl" / "install.py").read_text().replace("from __future__ import annotations\n", "")
+INSTALL = (
+    "# @title Install the pinned stack (Colab / Kaggle; skipped when corerl is already importable)\n"
+    "# Keeps the platform's CUDA torch, installs the exact pins (corerl/install.py, copied below), prints\n"
+    "# every package it installed and the time taken; no runtime restart unless it says so.\n"
+    + INSTALL_SOURCE
+    + f"""
 
 if importlib.util.find_spec("corerl") is None:
-    # Exact pins: corerl overrides private TRL hooks, and Unsloth accepts only this range.
-    stack = ["torch==2.13.0", "transformers==5.17.0", "trl==1.14.2", "datasets==4.8.5", "peft==0.21.2",
-             "accelerate==1.15.0", "math-verify==0.9.0"]
-    if shutil.which("nvidia-smi"):  # Unsloth (4-bit QLoRA) imports only with a CUDA GPU
-        stack += ["unsloth==2026.10.1", "bitsandbytes"]
-    corerl = "corerl @ git+https://github.com/{REPOSITORY}.git@{BRANCH}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *stack, corerl], check=True)
-    importlib.invalidate_caches()  # let this running kernel import what was just installed
+    install("corerl @ git+https://github.com/{REPOSITORY}.git@{BRANCH}")
 if USE_DRIVE and "google.colab" in sys.modules:
     from google.colab import drive
 
     drive.mount("/content/drive")"""
+)
 
 SETUP = """\
 %matplotlib inline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -451,3 +452,34 @@ def test_test_time_training_on_a_small_test_set(base_model, tmp_path) -> None:
     assert all(isinstance(row["truncated"], bool) for row in samples)
     with pytest.raises(ValueError, match="test_time_training trains a label-free method"):
         tiny_config(base_model, tmp_path / "gt", "ground-truth", test_time_training=True)
+
+
+def test_a_time_budget_checkpoints_stops_cleanly_and_the_next_call_resumes(
+    base_model, dataset, tmp_path
+) -> None:
+    from corerl.engine.run import is_finished
+
+    out = tmp_path / "budget"
+    config = tiny_config(base_model, out, "majority-vote", max_steps=3, time_budget_minutes=1e-9)
+    assert train(config, dataset=dataset) == out  # ends normally, as an interrupted run
+    assert not is_finished(out) and (out / "checkpoint-1" / "trainer_state.json").is_file()
+    assert [row["step"] for row in metric_rows(out)] == [1]
+    resumed = dataclasses.replace(config, time_budget_minutes=None)
+    train(resumed, resume=True, dataset=dataset)  # a changed budget is not a different run
+    assert is_finished(out) and [row["step"] for row in metric_rows(out)] == [1, 2, 3]
+
+
+def test_micro_batches_split_a_step_into_accumulation_passes() -> None:
+    from corerl.engine.model import Backend
+    from corerl.engine.trainer import grpo_args
+
+    config = make_config("tiny", method="co-rewarding-1", questions_per_step=4, num_generations=8)
+    args = grpo_args(
+        dataclasses.replace(config, micro_batch_rollouts=8), Backend(False, False, False), Path("x")
+    )
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (8, 8)  # 64 rollouts
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps == args.generation_batch_size
+    with pytest.raises(ValueError, match="micro-batches of 24"):
+        grpo_args(
+            dataclasses.replace(config, micro_batch_rollouts=24), Backend(False, False, False), Path("x")
+        )

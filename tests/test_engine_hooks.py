@@ -56,12 +56,19 @@ def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None
 
 
 def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
-    for method, hooks in {
-        "majority-vote": {"_generate"},
-        "co-rewarding-1": {"_generate", "_get_train_sampler"},
+    from corerl.engine.signals import RolloutSignalsMixin
+
+    hooks = {"_generate", "_get_train_sampler", "_save_checkpoint", "_load_optimizer_and_scheduler"}
+    for method, expected in {
+        "majority-vote": set(),
+        "entropy": {"_generate"},
+        "self-certainty": {"_generate"},
+        "co-rewarding-1": {"_get_train_sampler"},
         "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler"},
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)
         overridden = {name for name in hooks if getattr(cls, name) is not getattr(trl.GRPOTrainer, name)}
-        assert overridden == hooks
+        assert overridden == expected, method
+        # Token entropies (a 151,936-word forward pass on Qwen) only where the reward reads them.
+        assert issubclass(cls, RolloutSignalsMixin) == (method in ("entropy", "self-certainty")), method

@@ -63,6 +63,7 @@ class PreparedRun:
     run_dir: Path
     checkpoint: Path | None
     test_time_set: Dataset | None = None  # test-time training: the rows to evaluate on after training
+    budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
 def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
@@ -150,11 +151,18 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         trainer.add_callback(mitigations.early_stopping_callback(config, validation, tokenizer))
     for callback in build_callbacks(config):
         trainer.add_callback(callback)
+    budget = None
+    if config.time_budget_minutes is not None:
+        from corerl.engine.budget import TimeBudgetCallback
+
+        budget = TimeBudgetCallback(config.time_budget_minutes)
+        trainer.add_callback(budget)
     return PreparedRun(
         trainer=trainer,
         run_dir=run_dir,
         checkpoint=checkpoint,
         test_time_set=rows if config.test_time_training else None,
+        budget=budget,
     )
 
 
@@ -163,6 +171,7 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
 
     ``dataset`` replaces the config's data (same schema: ``question``, optional ``id``, ``answer``,
     ``rephrased``). Raises ValueError/FileNotFoundError for bad input before any model is loaded.
+    A run stopped by ``time_budget_minutes`` returns without ``final/`` (see :func:`is_finished`).
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
@@ -188,6 +197,8 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
     with cpu_threads(config):
         run = prepare_run(config, resume=resume, dataset=dataset)
         run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        if run.budget is not None and run.budget.stopped_at is not None:
+            return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
         final = run.run_dir / "final"
         run.trainer.save_model(str(final))
         if run.trainer.is_world_process_zero():
@@ -204,6 +215,11 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
                     "trained",
                 )
     return run.run_dir
+
+
+def is_finished(run_dir: str | os.PathLike[str]) -> bool:
+    """True when the run wrote its trained model (``final/``); False for an interrupted run."""
+    return (Path(run_dir) / "final").is_dir()
 
 
 @contextmanager

@@ -4,7 +4,8 @@ The class is built after the optional ``import unsloth`` (which rebinds ``trl.GR
 small mixins that each override one private hook of trl 1.14.2 (pinned; the signatures are pinned by
 ``tests/test_engine_hooks.py``):
 
-- ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty;
+- ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty (only for the
+  methods whose reward reads them: an extra forward pass with 151,936-word logits on Qwen);
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
 - ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
 
@@ -26,12 +27,31 @@ from corerl.engine.pairs import PairSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 
+# The rewards that read token_entropy / self_certainty (corerl.rewards); other methods skip the pass.
+SIGNAL_METHODS: tuple[str, ...] = ("entropy", "self-certainty")
+
+
+def accumulation_steps(config: TrainConfig, rollouts: int) -> int:
+    """Gradient-accumulation steps: ``rollouts / micro_batch_rollouts`` when set, else the config's.
+
+    >>> from corerl.config import TrainConfig
+    >>> accumulation_steps(TrainConfig(micro_batch_rollouts=8), 64), accumulation_steps(TrainConfig(), 64)
+    (8, 1)
+    """
+    if config.micro_batch_rollouts is None:
+        return config.gradient_accumulation_steps
+    if rollouts % config.micro_batch_rollouts:
+        raise ValueError(
+            f"{rollouts} rollouts per step do not split into micro-batches of {config.micro_batch_rollouts}"
+        )
+    return rollouts // config.micro_batch_rollouts
+
 
 def trainer_class(method: str) -> type:
     """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
     import trl
 
-    mixins: list[type] = [RolloutSignalsMixin]
+    mixins: list[type] = [RolloutSignalsMixin] if method in SIGNAL_METHODS else []
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
@@ -52,10 +72,11 @@ def grpo_args(
     prompts_per_step = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)
     rollouts = prompts_per_step * config.num_generations  # per optimizer step, over all processes
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
-    shares = config.gradient_accumulation_steps * processes
+    accumulation = accumulation_steps(config, max(1, rollouts // processes))
+    shares = accumulation * processes
     if rollouts % shares:
         raise ValueError(
-            f"{rollouts} rollouts per step do not split into {config.gradient_accumulation_steps} accumulation "
+            f"{rollouts} rollouts per step do not split into {accumulation} accumulation "
             f"steps x {processes} processes"
         )
     extra: dict[str, Any] = {}
@@ -74,7 +95,7 @@ def grpo_args(
         data_seed=config.seed,
         max_steps=config.max_steps,
         per_device_train_batch_size=rollouts // shares,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
