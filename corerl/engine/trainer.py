@@ -7,6 +7,8 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty (only for the
   methods whose reward reads them: an extra forward pass with 151,936-word logits on Qwen);
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
+- ``SelfVerifyMixin._generate``: the policy's judgement of each of its completions, one no-grad
+  forward pass of a verification prompt per completion (self-verification methods only);
 - ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle.
 
 One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
@@ -26,9 +28,12 @@ from corerl.engine.model import Backend
 from corerl.engine.pairs import PairSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
+from corerl.engine.verifier import SelfVerifyMixin
 
 # The rewards that read token_entropy / self_certainty (corerl.rewards); other methods skip the pass.
 SIGNAL_METHODS: tuple[str, ...] = ("entropy", "self-certainty")
+# The rewards that read self_verification (corerl.engine.verifier).
+SELF_VERIFY_METHODS: tuple[str, ...] = ("self-verify", "self-verify-vote")
 
 
 def accumulation_steps(config: TrainConfig, rollouts: int) -> int:
@@ -52,6 +57,8 @@ def trainer_class(method: str) -> type:
     import trl
 
     mixins: list[type] = [RolloutSignalsMixin] if method in SIGNAL_METHODS else []
+    if method in SELF_VERIFY_METHODS:
+        mixins.append(SelfVerifyMixin)
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
