@@ -425,12 +425,12 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
     return smoothed
 
 
-<<<<<<< HEAD
 def _run_base_model(path: Path) -> str | None:
     """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
     saved = path.parent / "config.yaml"
     return from_yaml(saved.read_text()).model if saved.is_file() else None
-=======
+
+
 class RunInterrupted(RuntimeError):
     """A run stopped at its time budget: checkpointed; running the same cell again resumes it."""
 
@@ -444,7 +444,6 @@ def _finished(run_dir: Path) -> Path:
             "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
         )
     return run_dir
->>>>>>> gpu-path
 
 
 def _free_memory() -> None:
