@@ -154,6 +154,7 @@ NOTEBOOK_WORK: dict[str, dict[str, Any]] = {
             PlannedRun("entropy", "entropy"),
             PlannedRun("self-certainty", "self-certainty"),
             PlannedRun("test-time", "majority-vote", options={"test_time_training": True}),
+            PlannedRun("self-verify", "self-verify"),  # t4/a100 only (the organism's model cannot verify)
         ],
         "evaluations": [],
     },

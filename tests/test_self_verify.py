@@ -31,7 +31,10 @@ REHEARSAL = {
 
 
 def test_the_rewards_are_registered_label_free() -> None:
-    assert REWARDS["self-verify"] is self_verify_reward and REWARDS["self-verify-vote"] is self_verify_vote_reward
+    assert (
+        REWARDS["self-verify"] is self_verify_reward
+        and REWARDS["self-verify-vote"] is self_verify_vote_reward
+    )
     assert all(method in LABEL_FREE and REQUIRED_COLUMNS[method] == () for method in METHODS)
 
 
@@ -78,7 +81,9 @@ def test_the_judgement_is_the_renormalised_next_token_probability(tiny_model_dir
     )
     yes, no = answer_token_ids(tokenizer)
     for prompt, completion, judgement, mass in zip(prompts, completions, judgements, masses, strict=True):
-        text = verification_text(problem_text(prompt), completion, tokenizer, chat=not isinstance(prompt, str))
+        text = verification_text(
+            problem_text(prompt), completion, tokenizer, chat=not isinstance(prompt, str)
+        )
         ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
         with torch.no_grad():
             probabilities = torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
@@ -128,7 +133,9 @@ def test_self_verify_trains_through_the_command_line_and_ignores_the_answer_colu
         assert main([*argv, "--model", str(model), "--out", str(out)]) == 0
         outs.append(out)
     runs = [[json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()] for out in outs]
-    samples = [[json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()] for out in outs]
+    samples = [
+        [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()] for out in outs
+    ]
     assert [row["step"] for row in runs[0]] == [1, 2]
     assert all(row["method"] == "self-verify-vote" and 0.0 <= row["reward_mean"] <= 1.0 for row in runs[0])
     assert all(row["pseudo_label_accuracy"] is not None for row in runs[0])  # the vote's label, monitored

@@ -85,7 +85,11 @@ def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
 
 
 def yes_probabilities(
-    model: torch.nn.Module, token_ids: Sequence[Sequence[int]], yes: Sequence[int], no: Sequence[int], pad: int
+    model: torch.nn.Module,
+    token_ids: Sequence[Sequence[int]],
+    yes: Sequence[int],
+    no: Sequence[int],
+    pad: int,
 ) -> tuple[list[float], list[float]]:
     """Per sequence: P(yes) / (P(yes) + P(no)) for the next token, and P(yes) + P(no).
 
