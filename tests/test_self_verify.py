@@ -25,7 +25,7 @@ METHODS = ("self-verify", "self-verify-vote")
 REHEARSAL = {
     "use_cpu": True, "cpu_threads": 1, "precision": "fp32", "load_in_4bit": False, "use_unsloth": False,
     "use_vllm": False, "max_steps": 2, "questions_per_step": 1, "num_generations": 2,
-    "max_completion_length": 16, "micro_batch_rollouts": None, "lora_rank": 8, "lora_alpha": 16, "warmup_steps": 0, "learning_rate": 1e-3,
+    "max_completion_length": 16, "micro_batch_rollouts": 2, "lora_rank": 8, "lora_alpha": 16, "warmup_steps": 0, "learning_rate": 1e-3,
     "save_steps": 100, "sample_every": 1, "samples_per_step": 4, "progress": False,
 }  # fmt: skip
 
