@@ -34,6 +34,7 @@ def make_batch(n_questions: int, seed: int) -> dict[str, list]:
     questions = load_dataset("math-train", limit=n_questions)
     columns: dict[str, list] = {"prompts": [], "completions": [], "id": [], "answer": [], "view": []}
     columns.update(teacher_completions=[], token_entropy=[], self_certainty=[], offline_label=[])
+    columns.update(self_verification=[], verifier_mass=[])  # the trainer's judgements (here random)
     columns["question"] = []  # step-check reads it (MATH wording: its organism parser gives up at once)
     for row in questions:
         right = row["answer"] or "0"
@@ -54,6 +55,8 @@ def make_batch(n_questions: int, seed: int) -> dict[str, list]:
         columns["teacher_completions"] += [group] * GROUP_SIZE
         columns["token_entropy"] += [generator.random() for _ in range(GROUP_SIZE)]
         columns["self_certainty"] += [generator.random() for _ in range(GROUP_SIZE)]
+        columns["self_verification"] += [generator.random() for _ in range(GROUP_SIZE)]
+        columns["verifier_mass"] += [generator.random() for _ in range(GROUP_SIZE)]
         columns["offline_label"] += [right] * GROUP_SIZE
     return columns
 

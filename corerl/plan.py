@@ -11,7 +11,8 @@ Generation is HF ``generate`` (the install cell installs no vLLM): a batch of B 
 decode step per new token up to the length cap (rollouts that run to the cap set the batch's time), and
 a decode step costs a fixed per-layer overhead (kernel launches, bitsandbytes dequantisation) plus the
 weights and the KV cache read from memory. Training is forward + backward + the gradient-checkpointing
-recompute over prompt and completion tokens.
+recompute over prompt and completion tokens. Self-verification adds one forward pass (2 FLOPs per
+parameter and token, no backward) over question + completion + verification prompt per rollout.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class GpuCosts:
     mean_completion_share: float = 0.6  # mean completion length / cap (estimate)
     step_overhead_seconds: float = 3.0  # rewards, math-verify, logging, optimizer (estimate)
     load_seconds: float = 90.0  # loading a 4-bit model (cached download) and the first step (estimate)
+    verify_prompt_tokens: int = 70  # corerl.engine.verifier.VERIFY_PROMPT + chat template (estimate)
 
 
 T4 = GpuCosts()
@@ -80,6 +82,13 @@ def train_seconds(model: str, rollouts: int, cap: int, passes: float = 1.0, cost
     return 6 * parameters * tokens * passes / costs.train_flops_per_second
 
 
+def verification_seconds(model: str, rollouts: int, cap: int, costs: GpuCosts = T4) -> float:
+    """Self-verification: one no-grad forward pass per rollout over question, completion and prompt."""
+    parameters, _ = MODELS[model]
+    tokens = rollouts * (costs.prompt_tokens + costs.verify_prompt_tokens + costs.mean_completion_share * cap)
+    return 2 * parameters * tokens / costs.train_flops_per_second
+
+
 def step_seconds(config: Any, costs: GpuCosts = T4) -> float:
     """Estimated seconds of one RL step of ``config`` (a ``TrainConfig``)."""
     model = config.model
@@ -90,6 +99,8 @@ def step_seconds(config: Any, costs: GpuCosts = T4) -> float:
     if config.method == "co-rewarding-2":  # the EMA teacher samples one rollout per policy rollout
         seconds += generation_seconds(model, rollouts, rollouts, cap, costs)
     extra_forward = 1 / 3 if config.method in ("entropy", "self-certainty") else 0.0  # signals pass
+    if config.method in ("self-verify", "self-verify-vote"):
+        seconds += verification_seconds(model, rollouts, cap, costs)
     return (
         seconds + train_seconds(model, rollouts, cap, 1 + extra_forward, costs) + costs.step_overhead_seconds
     )
@@ -143,6 +154,7 @@ NOTEBOOK_WORK: dict[str, dict[str, Any]] = {
             PlannedRun("entropy", "entropy"),
             PlannedRun("self-certainty", "self-certainty"),
             PlannedRun("test-time", "majority-vote", options={"test_time_training": True}),
+            PlannedRun("self-verify", "self-verify"),  # t4/a100 only (the organism's model cannot verify)
         ],
         "evaluations": [],
     },

@@ -16,6 +16,10 @@ Paper references (methods.md):
 - ``offline_label_reward``: SRT's offline labels, r(y) = 1[ans(y) == label voted once by the frozen model].
 - ``step_check_reward``: an external label-free reward (the direction of arXiv 2603.08660; the
   definition is ours, organism only): r(y) = 1[y's worked steps carry out the question's problem].
+- ``self_verify_reward``: self-verification, an external label-free reward (the direction of arXiv
+  2603.08660; prompt and judgement are ours, ``corerl.engine.verifier``): r(y) = v(y) =
+  P(Yes) / (P(Yes) + P(No)) from the policy prompted as a verifier of y; 0 without a boxed answer.
+  ``self-verify-vote`` averages it with the majority vote: r(y) = (v(y) + 1[ans(y) == maj]) / 2.
 
 Departures: voting compares normalised strings (see ``corerl.voting``); a completion whose other
 view (Co-rewarding-I) is absent from the batch gets 0, like an empty majority, and the share of such
@@ -435,6 +439,56 @@ def step_check_reward(
     return [float(verdict == "consistent") for verdict in verdicts]  # r(y) = 1[steps consistent]
 
 
+def self_verify_reward(
+    prompts: Sequence[Any],
+    completions: Sequence[Completion],
+    self_verification: Sequence[float | None],
+    verifier_mass: Sequence[float] | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
+    """Self-verification: the policy's own judgement v(y) of its completion (computed by the trainer).
+
+    A completion without a boxed answer gets 0 (our choice: there is no answer to verify). Logs
+    ``verifier_mass``, the mean P(Yes) + P(No): near 0, the verifier is not answering yes/no.
+
+    >>> self_verify_reward(["q"] * 3, [r"\\boxed{4}", r"\\boxed{5}", "no answer"], self_verification=[0.9, 0.2, 0.8])
+    [0.9, 0.2, 0.0]
+    """
+    answers = completion_answers(completions)
+    log_metric = kwargs.get("log_metric")
+    _log_no_answer_rate(log_metric, answers)
+    if log_metric is not None and verifier_mass:
+        log_metric("verifier_mass", sum(verifier_mass) / len(verifier_mass))
+    return [
+        None if judgement is None else float(judgement) * (answer is not None)  # r(y) = v(y)
+        for judgement, answer in zip(self_verification, answers, strict=True)
+    ]
+
+
+def self_verify_vote_reward(
+    prompts: Sequence[Any],
+    completions: Sequence[Completion],
+    self_verification: Sequence[float | None],
+    id: Sequence[Hashable] | None = None,  # noqa: A002
+    **kwargs: Any,
+) -> list[float | None]:
+    """Self-verification combined with the majority vote: r(y) = (v(y) + 1[ans(y) == maj]) / 2.
+
+    The average (ours) lets a minority answer the verifier accepts still earn half, and a majority
+    answer it rejects lose half; a completion without an answer gets 0 from both terms.
+
+    >>> self_verify_vote_reward(["q"] * 3, [r"\\boxed{4}", r"\\boxed{4}", r"\\boxed{5}"],
+    ...                         self_verification=[0.5, 1.0, 1.0])
+    [0.75, 1.0, 0.5]
+    """
+    verified = self_verify_reward(prompts, completions, self_verification, **kwargs)
+    votes = majority_vote_reward(prompts, completions, id, **kwargs)
+    return [
+        None if v is None else (v + float(vote or 0.0)) / 2  # r(y) = (v(y) + 1[ans(y) == maj]) / 2
+        for v, vote in zip(verified, votes, strict=True)
+    ]
+
+
 REWARDS: dict[str, RewardFunction] = {
     "ground-truth": ground_truth_reward,
     "majority-vote": majority_vote_reward,
@@ -445,6 +499,8 @@ REWARDS: dict[str, RewardFunction] = {
     "random": random_reward,
     "offline-labels": offline_label_reward,
     "step-check": step_check_reward,
+    "self-verify": self_verify_reward,
+    "self-verify-vote": self_verify_vote_reward,
 }
 """Method name -> reward function (open-r1 style: one dict is the registry)."""
 
@@ -452,6 +508,7 @@ PSEUDO_LABELS: dict[str, LabelFunction] = {
     "majority-vote": majority_labels,
     "co-rewarding-1": cross_view_labels,
     "co-rewarding-2": teacher_labels,
+    "self-verify-vote": majority_labels,
 }
 """Method name -> the function giving the label each completion was scored against (voting methods)."""
 
@@ -465,6 +522,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "random": (),
     "offline-labels": ("offline_label",),
     "step-check": (),  # reads ``question`` only (organism questions)
+    "self-verify": (),  # reads the trainer's ``self_verification`` column
+    "self-verify-vote": (),
 }
 """The dataset columns (beyond ``question``) each method needs before training can start."""
 

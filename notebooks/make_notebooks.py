@@ -538,6 +538,24 @@ if study.profile == "tiny":  # the step check reads organism questions only
     accuracy = evaluation[evaluation["metric"].isin(["avg@k", "maj@k"])]
     display(accuracy.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3))""",
         ),
+        (
+            "md",
+            "## An external reward on real models: self-verification\n\nThe policy, prompted as a verifier "
+            "(our prompt, `corerl.engine.verifier.VERIFY_PROMPT`), judges each of its own solutions; the reward is "
+            "P(Yes) / (P(Yes) + P(No)) for its next token, 0 without a boxed answer (`self-verify-vote` averages it "
+            "with the majority vote). It checks rather than generates, but the checker is the policy itself, so it "
+            "can be fooled by what the policy learns to write. `t4`/`a100` only: the organism's model cannot read a "
+            "verification prompt. Beside the intrinsic methods above: does it rise without the fall?",
+        ),
+        (
+            "code",
+            """\
+if study.profile != "tiny":  # the organism's model cannot verify
+    study.run("self-verify")
+    external = {"self-verify (external)": study.metrics("self-verify"), **metrics}
+    display(plots.plot_reward_vs_accuracy({label: smooth(frame, SMOOTHING) for label, frame in external.items()},
+                                          study.figures, name="04_self_verify"))""",
+        ),
     ],
 )
 

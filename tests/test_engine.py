@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 # Offline labels: a mitigation, tested on its own. Step-check: the smoke model's arithmetic is never
 # right, so its reward is 0 everywhere and no weight moves; tests/test_step_check.py trains it.
-TRAINED_METHODS = [method for method in STUDY_METHODS if method != "step-check"]
+# Self-verify-vote: self-verify plus the vote, trained in tests/test_self_verify.py.
+TRAINED_METHODS = [method for method in STUDY_METHODS if method not in ("step-check", "self-verify-vote")]
 
 
 @pytest.fixture(scope="module")

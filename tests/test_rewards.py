@@ -217,6 +217,10 @@ def _label_free_columns() -> dict[str, dict]:
         "step-check": trl_columns(
             ["2 - 1 = 1\n" + text for text in completions], question=["Compute 2 - 1."] * 8
         ),
+        "self-verify": trl_columns(completions, self_verification=[0.1 * i for i in range(8)]),
+        "self-verify-vote": trl_columns(
+            completions, id=["a"] * 4 + ["b"] * 4, self_verification=[0.1 * i for i in range(8)]
+        ),
     }
 
 
@@ -250,6 +254,7 @@ def test_no_completion_makes_a_reward_raise(completions: list[str]) -> None:
         teacher_completions=[completions] * n,
         token_entropy=[0.5] * n,
         self_certainty=[0.5] * n,
+        self_verification=[0.5] * n,
         offline_label=completions,
         question=completions,
     )

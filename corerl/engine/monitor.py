@@ -32,7 +32,7 @@ from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
 
-CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty"})
+CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty", "self-verify", "self-verify-vote"})
 
 
 def _mean(values: Sequence[float]) -> float | None:

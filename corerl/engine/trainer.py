@@ -7,6 +7,8 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty (only for the
   methods whose reward reads them: an extra forward pass with 151,936-word logits on Qwen);
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
+- ``SelfVerifyMixin._generate``: the policy's judgement of each of its completions, one no-grad
+  forward pass of a verification prompt per completion (self-verification methods only);
 - ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
 - ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
   token-mean per view, summed.
@@ -34,9 +36,12 @@ from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.sampling import ResumableSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
+from corerl.engine.verifier import SelfVerifyMixin
 
 # The rewards that read token_entropy / self_certainty (corerl.rewards); other methods skip the pass.
 SIGNAL_METHODS: tuple[str, ...] = ("entropy", "self-certainty")
+# The rewards that read self_verification (corerl.engine.verifier).
+SELF_VERIFY_METHODS: tuple[str, ...] = ("self-verify", "self-verify-vote")
 
 
 def accumulation_steps(config: TrainConfig, rollouts: int) -> int:
@@ -45,14 +50,15 @@ def accumulation_steps(config: TrainConfig, rollouts: int) -> int:
     >>> from corerl.config import TrainConfig
     >>> accumulation_steps(TrainConfig(micro_batch_rollouts=8), 64), accumulation_steps(TrainConfig(), 64)
     (8, 1)
+    >>> accumulation_steps(TrainConfig(micro_batch_rollouts=8), 4)  # fewer rollouts than one micro-batch
+    1
     """
     if config.micro_batch_rollouts is None:
         return config.gradient_accumulation_steps
-    if rollouts % config.micro_batch_rollouts:
-        raise ValueError(
-            f"{rollouts} rollouts per step do not split into micro-batches of {config.micro_batch_rollouts}"
-        )
-    return rollouts // config.micro_batch_rollouts
+    micro_batch = min(config.micro_batch_rollouts, rollouts)  # fewer rollouts than a micro-batch: one pass
+    if rollouts % micro_batch:
+        raise ValueError(f"{rollouts} rollouts per step do not split into micro-batches of {micro_batch}")
+    return rollouts // micro_batch
 
 
 def trainer_class(method: str) -> type:
@@ -62,6 +68,8 @@ def trainer_class(method: str) -> type:
     mixins: list[type] = [ResumableSamplerMixin]
     if method in SIGNAL_METHODS:
         mixins.append(RolloutSignalsMixin)
+    if method in SELF_VERIFY_METHODS:
+        mixins.append(SelfVerifyMixin)
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
