@@ -8,21 +8,28 @@ completion (methods.md). Two comparisons serve two purposes:
   (normalised strings); SRT votes on raw strings and the scaling study on sympy-simplified forms.
 - ``answers_match`` is mathematical equivalence through math-verify, used to *grade* against ground
   truth (and, optionally, to merge equivalent vote candidates). It is bounded in time, cached, and
-  never raises.
+  never raises. math-verify runs in a child process (``corerl.verify_worker``, killed when late):
+  the caller's SIGALRM/``setitimer`` watchdogs are left alone and its ``__main__`` is never re-run,
+  on any thread. A hedged answer (``4\\text{ or 5}``, ``100 or more``, ``2\\mathrm{i}`` against 2) never
+  matches a single number: math-verify drops text, and a policy graded that way learns to hedge.
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
+import json
+import os
 import re
+import selectors
+import subprocess
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # math-verify's comparison can hang on adversarial expressions (towers of powers); this bounds it.
 MATCH_TIMEOUT_SECONDS = 2
+WORKER_START_SECONDS = 120  # importing sympy in a fresh process, on a loaded machine
 
 
 def _find_last_box(text: str) -> tuple[int, str] | None:
@@ -89,7 +96,57 @@ def extract_answer(text: str | None) -> str | None:
 
 
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_UNIT_SUFFIX = re.compile(r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .^0-9]*\}(\^\{?\d\}?)?$")
+_UNIT_SUFFIX = re.compile(
+    r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{(\s*[A-Za-z][A-Za-z .^0-9]*)\}(\^\{?\d\}?)?$"
+)
+# Words that turn a number into a hedge or a range, never a unit: "4 or 5", "100 or more" (a policy
+# graded by a unit-stripping grader learns to write them, issue 13.5). Also i, j, e: after a number
+# they are the imaginary unit or Euler's number, so "2\mathrm{i}" is 2i, not "2 (unit i)".
+_HEDGE_WORDS = frozenset(
+    [
+        "or",
+        "and",
+        "nor",
+        "to",
+        "than",
+        "more",
+        "less",
+        "fewer",
+        "least",
+        "most",
+        "at",
+        "about",
+        "approx",
+        "approximately",
+        "around",
+        "nearly",
+        "roughly",
+        "almost",
+        "over",
+        "under",
+        "above",
+        "below",
+        "between",
+        "either",
+        "neither",
+        "not",
+        "no",
+        "none",
+        "maybe",
+        "possibly",
+        "perhaps",
+        "up",
+        "plus",
+        "minus",
+        "greater",
+        "smaller",
+        "larger",
+        "higher",
+        "lower",
+        "within",
+    ]
+)
+_MATH_CONSTANTS = frozenset({"i", "j", "e"})
 _SPACING = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad|~")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?")
 _FRAC_SHORTHAND = re.compile(r"\\frac\s*(\d)\s*(\d)")
@@ -99,6 +156,46 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
 _DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
 _SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
+
+
+def _is_unit(text: str) -> bool:
+    """Whether the content of a ``\\text{}`` after a number reads as a unit ("cm", "square feet").
+
+    >>> _is_unit(" cm"), _is_unit("m^2"), _is_unit(" or 5"), _is_unit(" or more"), _is_unit("i")
+    (True, True, False, False, False)
+    """
+    words = re.findall(r"[A-Za-z]+", text)
+    digits = re.sub(r"\^\{?\d+\}?", "", text)
+    return (
+        bool(words)
+        and not any(char.isdigit() for char in digits)
+        and text.strip() not in _MATH_CONSTANTS
+        and not any(word.lower() in _HEDGE_WORDS for word in words)
+    )
+
+
+def is_hedged(answer: str) -> bool:
+    """True when ``answer`` holds a hedge word (bare or in a ``\\text{}``-style group), or a text group
+    after a number holds a second number or a math constant: math-verify drops such text, so it
+    would grade ``4\\text{ or 5}`` and ``100 or more`` as 4 and 100.
+
+    >>> is_hedged(r"4\\text{ or 5}"), is_hedged(r"100\\text{ or more}"), is_hedged(r"2\\mathrm{i}")
+    (True, True, True)
+    >>> is_hedged("100 or more"), is_hedged(r"12\\text{ cm}"), is_hedged(r"\\text{(A)}"), is_hedged(r"\\mathrm{e}^2")
+    (True, False, False, False)
+    """
+    bare = re.findall(r"(?<![\\A-Za-z])[A-Za-z]+", answer)
+    if any(word.lower() in _HEDGE_WORDS for word in bare):
+        return True
+    for match in _TEXT_WRAPPERS.finditer(answer):
+        content = match.group(1)
+        after_number = bool(re.search(r"\d\s*$", answer[: match.start()]))
+        words = {word.lower() for word in re.findall(r"[A-Za-z]+", content)}
+        if words & _HEDGE_WORDS or (after_number and content.strip() in _MATH_CONSTANTS):
+            return True
+        if after_number and any(char.isdigit() for char in re.sub(r"\^\{?\d+\}?", "", content)):
+            return True
+    return False
 
 
 def normalize_answer(answer: str | None) -> str:
@@ -129,7 +226,7 @@ def normalize_answer(answer: str | None) -> str:
     text = _DEGREES.sub("", text)
     text = text.replace("\\%", "").replace("%", "")
     unit = _UNIT_SUFFIX.match(text)
-    if unit:
+    if unit and _is_unit(unit.group(2)):
         text = unit.group(1)
     # Unwrap \text{...} and friends (innermost first, a few passes for nesting).
     for _ in range(3):
@@ -174,44 +271,82 @@ def _math_verify_equal(gold: str, prediction: str, *, in_main_thread: bool) -> b
     return bool(verify(parsed_gold, parsed_prediction, timeout_seconds=timeout))
 
 
-def _verify_in_worker(gold: str, prediction: str) -> bool:
-    return _math_verify_equal(gold, prediction, in_main_thread=True)
+class VerifyWorker:
+    """One ``corerl.verify_worker`` child process, started on first use (again after a kill or a fork).
+
+    :meth:`equal` sends one comparison and waits at most ``timeout`` seconds for the answer; a late
+    answer kills the child (sympy can hang in C code, beyond any signal) and counts as not equal.
+    Thread-safe: calls are serialised.
+    """
+
+    def __init__(self, command: list[str] | None = None, timeout: float = MATCH_TIMEOUT_SECONDS * 3) -> None:
+        self.command = command or [sys.executable, "-m", "corerl.verify_worker"]
+        self.timeout = timeout
+        self.process: subprocess.Popen | None = None
+        self.owner = 0  # the pid that started the child: a forked caller starts its own
+        self.lock = threading.Lock()
+
+    def _readline(self, timeout: float) -> str | None:
+        assert self.process is not None and self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return None
+        return self.process.stdout.readline().strip()
+
+    def _start(self) -> bool:
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        self.owner = os.getpid()
+        if self._readline(WORKER_START_SECONDS) != "ready":
+            self.kill()
+            return False
+        return True
+
+    def kill(self) -> None:
+        if self.process is not None and self.owner == os.getpid():
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def equal(self, gold: str, prediction: str) -> bool:
+        with self.lock:
+            if self.process is None or self.owner != os.getpid() or self.process.poll() is not None:
+                self.process = None
+                if not self._start():
+                    return False
+            assert self.process is not None and self.process.stdin is not None
+            try:
+                self.process.stdin.write(json.dumps([gold, prediction]) + "\n")
+                self.process.stdin.flush()
+            except OSError:
+                self.kill()
+                return False
+            answer = self._readline(self.timeout)
+            if answer is None:
+                self.kill()
+                return False
+            return answer == "1"
 
 
-_worker_lock = threading.Lock()
-_worker: ProcessPoolExecutor | None = None
-
-
-def _verify_off_main_thread(gold: str, prediction: str) -> bool:
-    """Off the main thread SIGALRM is unavailable: bound the time with a killable worker process."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        worker = _worker
-    future = worker.submit(_verify_in_worker, gold, prediction)
-    try:
-        return future.result(timeout=MATCH_TIMEOUT_SECONDS * 3)
-    except FutureTimeout:
-        with _worker_lock:
-            if _worker is worker:
-                _worker = None
-        for process in list(getattr(worker, "_processes", {}).values()):
-            process.kill()
-        worker.shutdown(wait=False, cancel_futures=True)
-        return False
+_worker = VerifyWorker()
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _answers_match_cached(a: str, b: str) -> bool:
     if normalize_answer(a) == normalize_answer(b):
         return True
-    try:
-        if threading.current_thread() is threading.main_thread():
-            return _math_verify_equal(a, b, in_main_thread=True)
-        return _verify_off_main_thread(a, b)
-    except Exception:  # math-verify/sympy can raise almost anything on malformed LaTeX: not equal.
+    if is_hedged(a) or is_hedged(b):  # math-verify would drop the hedge's text and grade the number
         return False
+    return _worker.equal(a, b)
 
 
 def answers_match(a: str | None, b: str | None) -> bool:

@@ -3,7 +3,7 @@
 Pure functions on pandas frames; nothing here trains or generates.
 
 - :func:`read_metrics` / :func:`read_samples`: a run's logs as frames (one row per step; a step
-  logged twice, as after a resume, keeps its last record).
+  logged twice is refused: two runs wrote into one directory, and merging them would mix them).
 - :func:`curves`: the collapse-relevant metrics in long format (step, metric, value).
 - :func:`detect_collapse`: the step where reward keeps rising while oracle accuracy falls
   (rule below; every threshold is a parameter).
@@ -79,9 +79,9 @@ def _resolve(path: str | os.PathLike[str], filename: str) -> Path:
 def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A run's ``metrics.jsonl`` (or its output directory) as a frame sorted by step.
 
-    A step logged more than once keeps its last record. Null metrics become NaN.
-    Raises FileNotFoundError for a missing file, ValueError for a malformed one or one without
-    a ``step`` field.
+    Null metrics become NaN. Raises FileNotFoundError for a missing file, ValueError for a malformed
+    one, one without a ``step`` field, a step that is not an integer, or a step logged twice (a
+    resume cuts the log back first, so a duplicate means two runs wrote into one directory).
     """
     path = _resolve(path, "metrics.jsonl")
     frame = pd.DataFrame.from_records(read_jsonl(path))
@@ -89,8 +89,19 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
         return pd.DataFrame({"step": pd.Series(dtype=int)})
     if "step" not in frame.columns:
         raise ValueError(f"{path}: records have no 'step' field")
-    frame = frame.drop_duplicates("step", keep="last").sort_values("step", kind="stable")
-    return frame.reset_index(drop=True)
+    steps = pd.to_numeric(frame["step"], errors="coerce")
+    if steps.isna().any() or (steps % 1 != 0).any():
+        bad = frame["step"][steps.isna() | (steps % 1 != 0)].iloc[0]
+        raise ValueError(f"{path}: step {bad!r} is not an integer")
+    frame["step"] = steps.astype(int)
+    duplicated = sorted(set(frame["step"][frame["step"].duplicated()]))
+    if duplicated:
+        shown = ", ".join(map(str, duplicated[:5])) + (" ..." if len(duplicated) > 5 else "")
+        raise ValueError(
+            f"{path}: step(s) {shown} logged more than once: two runs wrote into this directory; "
+            "keep one run per directory (or delete the duplicated rows)"
+        )
+    return frame.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 def read_samples(path: str | os.PathLike[str]) -> pd.DataFrame:

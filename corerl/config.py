@@ -104,10 +104,19 @@ class TrainConfig:
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
+    # Rollouts per forward/backward pass: a step's rollouts (generated in one batch) are trained in
+    # micro-batches of this many (gradient accumulation; DAPO's token-mean loss is unchanged by it), so
+    # the log-probabilities of 32-64 rollouts x 151,936-word logits never sit in memory at once.
+    # None: all of a step's rollouts in one pass (gradient_accumulation_steps applies).
+    micro_batch_rollouts: int | None = None
+    # Wall-clock budget of one call in minutes (None: none). When reached, the run saves a checkpoint
+    # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
+    # budget. A free Colab session lasts at most 12 hours.
+    time_budget_minutes: float | None = None
     # TRL's multiple updates per rollout batch, so that GRPO's ratio moves off 1 and its clip can bind
     # (the Spurious Rewards mechanism, arXiv 2506.10947: 8 minibatch updates per rollout batch).
     # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
-    # gradient_accumulation_steps, one generation per step); num_iterations: passes over each slice.
+    # one generation per step); num_iterations: passes over each slice.
     # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
     # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
     steps_per_generation: int | None = None
@@ -163,6 +172,10 @@ class TrainConfig:
     # third, 32 samples), cached in <run>/curriculum_votes.json. None: no curriculum.
     curriculum_fraction: float | None = None
     curriculum_samples: int = 32
+    # Vote only where the run can use it (the GPU profiles: 7,500 MATH questions x 32 samples would take
+    # days on a T4): offline labels for the max_steps x questions_per_step questions the run sees, the
+    # curriculum over that many divided by curriculum_fraction; a seeded sample, label-free.
+    votes_for_seen_questions: bool = False
     # Test-time training (TTRL): train a label-free method on at most test_time_questions (<= 128)
     # questions of `data` (a test set, e.g. math500 or organism-test), then evaluate on the same
     # questions before/after training (<run>/test_time_eval.csv, when the set has answers).
@@ -172,6 +185,11 @@ class TrainConfig:
     test_time_questions: int = 128
 
     def __post_init__(self) -> None:
+        from corerl.config_checks import check_fields
+
+        typed = check_fields(self)  # every field against its annotation and range (corerl.config_checks)
+        if typed:
+            raise ValueError("invalid training config: " + "; ".join(typed))
         object.__setattr__(self, "prompt_template", resolve_prompt(self.prompt_template))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
@@ -193,6 +211,10 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_rollouts is not None and self.micro_batch_rollouts < 1:
+            problems.append(f"micro_batch_rollouts must be >= 1 or None, got {self.micro_batch_rollouts}")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            problems.append(f"time_budget_minutes must be > 0 or None, got {self.time_budget_minutes}")
         if self.num_iterations < 1:
             problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.steps_per_generation is not None and self.steps_per_generation < 1:
@@ -260,33 +282,43 @@ class TrainConfig:
 PROFILES: dict[str, dict[str, Any]] = {
     # CPU, fp32, the organism's tiny base model and data; seconds per step.
     "tiny": {},
-    # Free Colab/Kaggle T4: 16 GB, fp16 (no bf16), Unsloth 4-bit QLoRA, vLLM colocated.
+    # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
+    # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/plan.py).
+    # Qwen3-1.7B-Base is the paper's Table 7 model; a smaller Qwen3 saves little here, since HF decoding
+    # time is set by the 28 layers both sizes have, not by their width.
     "t4": {
         "model": "unsloth/Qwen3-1.7B-Base",
         "data": "math-train",
-        "questions_per_step": 4,
+        "questions_per_step": 4,  # 32 rollouts a step (Co-rewarding-I: 64, both views)
         "num_generations": 8,
-        "max_completion_length": 1024,
+        "max_completion_length": 512,  # cuts the longest MATH solutions: a free-tier compromise
         "learning_rate": 5e-6,
         "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
-        "warmup_steps": 10,
-        "max_steps": 300,
+        "warmup_steps": 3,
+        "max_steps": 30,
+        "micro_batch_rollouts": 8,  # log-probs of 8 rollouts at a time: 64 rollouts fit 15 GB
+        "time_budget_minutes": 60.0,  # ~2x the planned time of one run: checkpoint and stop, then resume
         "prompt_template": MATH_PROMPT,
         "chat": True,
         "use_cpu": False,
         "cpu_threads": None,
         "precision": "fp16",
         "lora": True,
-        "lora_rank": 32,
-        "lora_alpha": 64,
+        "lora_rank": 16,  # ~210 MB per checkpoint with Adam state (rank 32: ~420 MB), see save_steps
+        "lora_alpha": 32,
         "load_in_4bit": True,
         "use_unsloth": True,
-        "use_vllm": True,
+        "use_vllm": False,  # not installed by the install cell (README: why); True uses it when importable
         "vllm_gpu_memory_utilization": 0.35,
         "gradient_checkpointing": True,
-        "save_steps": 25,
-        "sample_every": 10,
+        # One checkpoint kept, written every 15 steps and at a time-budget stop: files deleted through
+        # Colab's Drive mount stay in Drive's trash and count against the 15 GB free quota.
+        "save_steps": 15,
+        "save_total_limit": 1,
+        "sample_every": 5,
+        "curriculum_samples": 8,  # SRT: 32; 8 keeps notebook 05 inside 3 T4-hours
+        "votes_for_seen_questions": True,
     },
     # A100/H100: bf16, larger batches and completions, same recipe.
     "a100": {
@@ -315,6 +347,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gradient_checkpointing": True,
         "save_steps": 50,
         "sample_every": 10,
+        "votes_for_seen_questions": True,
     },
 }
 
@@ -388,11 +421,37 @@ def from_yaml(text: str) -> TrainConfig:
     return TrainConfig(**values)
 
 
+# Fields that change how a call runs, not what it trains: a resumed run may change them.
+SESSION_FIELDS: frozenset[str] = frozenset({"time_budget_minutes", "progress"})
+
+
 def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """Field-by-field differences, as ``"name: saved -> current"`` lines (empty when equal).
 
-    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2))
+    ``SESSION_FIELDS`` (the time budget, the progress bar) are not differences.
+
+    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2, time_budget_minutes=60))
     ['seed: 1 -> 2']
     """
     before, after = to_dict(saved), to_dict(current)
-    return [f"{name}: {before[name]!r} -> {after[name]!r}" for name in before if before[name] != after[name]]
+    return [
+        f"{name}: {before[name]!r} -> {after[name]!r}"
+        for name in before
+        if before[name] != after[name] and name not in SESSION_FIELDS
+    ]
+
+
+# Where a run lives and how it reports progress do not change what it computes: a run folder moved
+# (Drive, another RUNS_DIR) or named by another spelling of its path is the same run.
+NOT_DEFINING_FIELDS: frozenset[str] = frozenset({"output_dir", "progress"})
+
+
+def run_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
+    """``config_differences`` restricted to the fields that define what a run computes.
+
+    >>> run_differences(TrainConfig(output_dir="./runs/k2"), TrainConfig(output_dir="/elsewhere/k2/"))
+    []
+    """
+    return [
+        line for line in config_differences(saved, current) if line.split(":")[0] not in NOT_DEFINING_FIELDS
+    ]

@@ -7,7 +7,9 @@ answers extracted (last ``\\boxed{}``) and graded against the ground truth with 
 - ``maj@k``: the share of questions whose majority answer (``corerl.voting.majority_vote``, the
   same vote as training) is correct;
 - ``pass@k``: the share of questions with at least one correct completion;
-- ``no_answer_rate``: the share of completions without a final answer.
+- ``no_answer_rate``: the share of completions without a final answer;
+- on the ``organism`` benchmark only, ``strategy/<name>``: the share of completions of each organism
+  strategy (``corerl.organism.strategies``: worked-correct, worked-wrong, the shortcuts, ...).
 Greedy decoding (temperature 0) makes the k samples identical, so it is evaluated with k = 1.
 
 The results are a tidy table (benchmark, model, metric, k, temperature, value, n), values as
@@ -119,6 +121,18 @@ def summarize(grades: Sequence[Grade], answers: Sequence[Sequence[str | None]]) 
     }
 
 
+def _organism_strategies(
+    questions: Sequence[str], completions: Sequence[Sequence[str]], truths: Sequence[str]
+) -> dict[str, float]:
+    """The organism's strategy shares over every completion of every question (``strategy/<name>``)."""
+    from corerl.organism.strategies import strategy_metrics
+
+    rows = [
+        (q, text, t) for q, group, t in zip(questions, completions, truths, strict=True) for text in group
+    ]
+    return strategy_metrics(*(list(column) for column in zip(*rows, strict=True)))
+
+
 def load_benchmark(name: str, *, limit: int | None = None) -> tuple[str, datasets.Dataset, Formatter | None]:
     """``(benchmark name, dataset, default formatter or None)`` for a benchmark name or file path.
 
@@ -182,8 +196,11 @@ def evaluate(
     batch_size: int = 16,
     progress: bool = True,
     grader: str = "math-verify",
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
     """Evaluate a loaded model on benchmarks (names/paths, or a mapping name -> Dataset).
+
+    ``out_dir``: the results so far are written there after each benchmark (``Evaluation.save``).
 
     ``prompt``: None = each benchmark's default (the math instruction, or the organism's format);
     a template string with ``{question}``; or a function question -> prompt. ``chat`` (for
@@ -244,7 +261,10 @@ def evaluate(
         )
         answers = [[extract_answer(text) for text in group] for group in completions]
         grades = [grade(group, truth, grader) for group, truth in zip(answers, truths, strict=True)]
-        for metric, value in summarize(grades, answers).items():
+        figures = summarize(grades, answers)
+        if name == ORGANISM:
+            figures.update(_organism_strategies(questions, completions, truths))
+        for metric, value in figures.items():
             rows.append(
                 {
                     "benchmark": name,
@@ -273,6 +293,8 @@ def evaluate(
                     "majority_correct": graded.majority_correct,
                 }
             )
+        if out_dir is not None:  # as it goes: a crash later keeps the benchmarks already done
+            Evaluation(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), pd.DataFrame(samples)).save(out_dir)
     return Evaluation(table=pd.DataFrame(rows, columns=list(RESULT_COLUMNS)), samples=pd.DataFrame(samples))
 
 
@@ -283,13 +305,15 @@ def evaluate_model(
     model_name: str | None = None,
     backend: str = "auto",
     device: str | None = None,
+    base_model: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Evaluation:
     """Load a model (hub id, local path, checkpoint or PEFT adapter) and :func:`evaluate` it.
 
     One call for a before/after comparison: ``evaluate_model(base)`` then
     ``evaluate_model(run_dir / "checkpoint-N")``. ``model_name`` defaults to the path's last
-    component; ``options`` go to :func:`evaluate`.
+    component; ``base_model`` is the model a PEFT adapter applies to (``corerl.generation.load_model``);
+    ``options`` go to :func:`evaluate`.
     """
     from corerl.data import DATASETS
     from corerl.generation import load_model
@@ -305,7 +329,7 @@ def evaluate_model(
                 f"unknown benchmark(s) {unknown}: neither a dataset file nor one of "
                 f"{', '.join([*DATASETS, ORGANISM])}"
             )
-    model, tokenizer = load_model(name_or_path, device=device, backend=backend)  # type: ignore[arg-type]
+    model, tokenizer = load_model(name_or_path, device=device, backend=backend, base_model=base_model)  # type: ignore[arg-type]
     name = model_name or Path(str(name_or_path)).name or str(name_or_path)
     return evaluate(model, tokenizer, benchmarks, model_name=name, **options)
 
@@ -357,10 +381,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_eval)
 
 
+def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Create ``out_dir`` and check that it can be written, before any model loads (a ValueError
+    naming it otherwise)."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is an existing file; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".corerl-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"--out {path} is not writable ({error.strerror or error})") from None
+    return path
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
+    check_output_dir(args.out)
     from corerl.mitigations import evaluation_model
 
     model, name = Path(args.model), args.name
@@ -382,6 +423,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         grader=args.grader,
+        out_dir=args.out,
     )
     paths = evaluation.save(args.out)
     print(evaluation.table.to_string(index=False))

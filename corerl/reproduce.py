@@ -44,9 +44,14 @@ JUPYTER_DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
 
 
 def default_notebooks_dir() -> Path:
-    """``./notebooks`` when it exists, else the ``notebooks/`` folder of the source checkout."""
-    local = Path("notebooks")
-    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "notebooks"
+    """The ``notebooks/`` folder of the source checkout corerl runs from, wherever the command is run
+    (another folder's ``notebooks/`` is never picked up); ``--notebooks`` chooses another."""
+    checkout = Path(__file__).resolve().parent.parent / "notebooks"
+    if not checkout.is_dir():
+        raise FileNotFoundError(
+            f"no notebooks/ next to the corerl package ({checkout}); pass --notebooks DIR"
+        )
+    return checkout
 
 
 def find_notebooks(directory: str | os.PathLike[str], only: Sequence[str] = ()) -> list[Path]:
@@ -136,6 +141,9 @@ def execute_notebook(
         # The kernel's own stderr (its startup warnings, a crash) goes to a log next to the copy.
         with out_path.with_suffix(".kernel.log").open("w") as kernel_log:
             client.execute(stderr=kernel_log)
+    except KeyboardInterrupt:  # no copy of an earlier run may pass for this one's
+        out_path.unlink(missing_ok=True)
+        raise
     except CellExecutionError as error:
         nbformat.write(notebook, out_path)
         summary = str(error).strip().splitlines()
@@ -261,6 +269,9 @@ def run(args: argparse.Namespace) -> int:
     except NotebookFailed as error:
         print(f"corerl reproduce: {error}")
         return 1
+    except KeyboardInterrupt:
+        print("corerl reproduce: interrupted; the notebook that was running has no executed copy")
+        return 130
     for timing in timings:
         print(f"{timing.notebook:<24} {timing.seconds:8.1f} s")
     print(f"{'total':<24} {time.perf_counter() - started:8.1f} s")

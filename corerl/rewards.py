@@ -14,6 +14,8 @@ Paper references (methods.md):
 - ``self_certainty_reward``: Intuitor, r(y) = mean_t KL(U || p_t).
 - ``random_reward``: the spurious-reward control, Bernoulli(0.5).
 - ``offline_label_reward``: SRT's offline labels, r(y) = 1[ans(y) == label voted once by the frozen model].
+- ``step_check_reward``: an external label-free reward (the direction of arXiv 2603.08660; the
+  definition is ours, organism only): r(y) = 1[y's worked steps carry out the question's problem].
 
 Departures: voting compares normalised strings (see ``corerl.voting``); a completion whose other
 view (Co-rewarding-I) is absent from the batch gets 0, like an empty majority, and the share of such
@@ -23,6 +25,7 @@ completions is logged as ``missing_view_rate``.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -59,6 +62,28 @@ def completion_answers(completions: Sequence[Completion]) -> list[str | None]:
 def prompt_key(prompt: Any) -> Hashable:
     """The group key of a prompt (a string, or a chat message list) when there is no ``id`` column."""
     return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, default=str)
+
+
+def label_text(label: Any) -> str | None:
+    """A label as text; ``None`` for a missing one (None, NaN from a table's empty cell, blank).
+
+    >>> label_text(float("nan")), label_text(""), label_text(12), label_text("3")
+    (None, None, '12', '3')
+    """
+    if label is None or (isinstance(label, float) and math.isnan(label)):
+        return None
+    text = str(label).strip()
+    return text or None
+
+
+def _check_batch(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> None:
+    """TRL's reward contract: one prompt, one completion and one value of each column per rollout."""
+    lengths = {"prompts": len(prompts), "completions": len(completions)}
+    lengths.update({name: len(value) for name, value in columns.items() if isinstance(value, list | tuple)})
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            "reward batch of mismatched lengths: " + ", ".join(f"{k}={v}" for k, v in lengths.items())
+        )
 
 
 def _group(keys: Sequence[Hashable]) -> dict[Hashable, list[int]]:
@@ -99,11 +124,13 @@ def ground_truth_reward(
     >>> ground_truth_reward(["q", "q"], [r"\\boxed{0.5}", r"\\boxed{2}"], answer=[r"\\frac12", r"\\frac12"])
     [1.0, 0.0]
     """
+    _check_batch(prompts, completions, answer=answer)
     answers = completion_answers(completions)
     _log_no_answer_rate(kwargs.get("log_metric"), answers)
+    labels = [label_text(label) for label in answer]  # a NaN label is missing, never "nan"
     return [  # RLVR: r(y) = 1[ans(y) == label]
-        float(label is not None and answers_match(str(label), predicted))
-        for predicted, label in zip(answers, answer, strict=True)
+        float(label is not None and answers_match(label, predicted))
+        for predicted, label in zip(answers, labels, strict=True)
     ]
 
 
@@ -148,6 +175,8 @@ def _majority_labels_and_votes(
 
 def make_majority_vote_reward(*, merge_equivalent: bool = False, min_share: float = 0.0) -> RewardFunction:
     """A majority-voting reward (SRT/TTRL); ``min_share`` is SRT's threshold tau (no label below it)."""
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be in [0, 1], got {min_share}")
 
     def majority_vote_reward(
         prompts: Sequence[Any],
@@ -160,6 +189,7 @@ def make_majority_vote_reward(*, merge_equivalent: bool = False, min_share: floa
         >>> majority_vote_reward(["p"] * 4, [r"\\boxed{1}", r"\\boxed{1.0}", r"\\boxed{2}", "no answer"])
         [1.0, 1.0, 0.0, 0.0]
         """
+        _check_batch(prompts, completions, id=id)
         labels, votes = _majority_labels_and_votes(prompts, completions, id, merge_equivalent, min_share)
         answers = completion_answers(completions)
         _log_vote_diagnostics(kwargs.get("log_metric"), votes)
@@ -225,6 +255,7 @@ def make_cross_view_reward(*, merge_equivalent: bool = False) -> RewardFunction:
         >>> cross_view_reward(["q"] * 6, done, id=[7] * 6, view=["original"] * 3 + ["rephrased"] * 3)
         [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
         """
+        _check_batch(prompts, completions, id=id, view=view)
         labels, votes, missing = _cross_view_labels_and_votes(completions, id, view, merge_equivalent)
         answers = completion_answers(completions)
         log_metric = kwargs.get("log_metric")
@@ -285,6 +316,7 @@ def make_teacher_vote_reward(*, merge_equivalent: bool = False) -> RewardFunctio
         >>> teacher_vote_reward(["q"] * 2, [r"\\boxed{5}", r"\\boxed{6}"], teacher_completions=[teacher] * 2)
         [1.0, 0.0]
         """
+        _check_batch(prompts, completions, teacher_completions=teacher_completions)
         labels, votes = _teacher_labels_and_votes(teacher_completions, merge_equivalent)
         answers = completion_answers(completions)
         _log_vote_diagnostics(kwargs.get("log_metric"), votes)
@@ -310,9 +342,10 @@ def offline_label_reward(
     >>> offline_label_reward(["q", "q"], [r"\\boxed{2}", r"\\boxed{3}"], offline_label=["2", None])
     [1.0, 0.0]
     """
+    _check_batch(prompts, completions, offline_label=offline_label)
     answers = completion_answers(completions)
     _log_no_answer_rate(kwargs.get("log_metric"), answers)
-    labels = [normalize_answer(label) or None for label in offline_label]
+    labels = [normalize_answer(label_text(label)) or None for label in offline_label]  # 12 as "12"
     return list(_scores(answers, labels, equivalent=False))
 
 
@@ -327,6 +360,7 @@ def entropy_reward(
     >>> entropy_reward(["q", "q"], ["a", "b"], token_entropy=[0.5, 2.0])
     [-0.5, -2.0]
     """
+    _check_batch(prompts, completions, token_entropy=token_entropy)
     return [None if value is None else -float(value) for value in token_entropy]  # RENT: r = -mean_t H(p_t)
 
 
@@ -341,6 +375,7 @@ def self_certainty_reward(
     >>> self_certainty_reward(["q"], ["a"], self_certainty=[1.25])
     [1.25]
     """
+    _check_batch(prompts, completions, self_certainty=self_certainty)
     return [
         None if value is None else float(value) for value in self_certainty
     ]  # Intuitor: r = mean_t KL(U||p_t)
@@ -348,6 +383,8 @@ def self_certainty_reward(
 
 def make_random_reward(*, seed: int = 0, probability: float = 0.5) -> RewardFunction:
     """The spurious-reward control (arXiv 2506.10947): Bernoulli(``probability``), reproducible per step."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must be in [0, 1], got {probability}")
 
     def random_reward(
         prompts: Sequence[Any], completions: Sequence[Completion], **kwargs: Any
@@ -358,6 +395,7 @@ def make_random_reward(*, seed: int = 0, probability: float = 0.5) -> RewardFunc
         >>> first == random_reward(["q"] * 8, ["a"] * 8), set(first) <= {0.0, 1.0}
         (True, True)
         """
+        _check_batch(prompts, completions)
         state = kwargs.get("trainer_state")
         step = int(getattr(state, "global_step", 0) or 0)
         generator = random.Random(seed * 1_000_003 + step)
@@ -368,6 +406,35 @@ def make_random_reward(*, seed: int = 0, probability: float = 0.5) -> RewardFunc
 
 random_reward = make_random_reward()
 
+
+def step_check_reward(
+    prompts: Sequence[Any], completions: Sequence[Completion], question: Sequence[str], **kwargs: Any
+) -> list[float | None]:
+    """Organism only: 1.0 when the worked steps carry out the problem the question text states.
+
+    Label-free and external (``corerl.organism.step_check``): the start value, operations and
+    operands are parsed from ``question``, never from ``answer``; every line ``a op b = c`` must be
+    right, start from the stated start value, continue from the previous result, use the stated
+    operation and operand, and the boxed answer must equal the last result. A shortcut without steps
+    gets 0. Logs ``unparsed_question_rate`` (questions the organism parser cannot read: reward 0).
+
+    >>> step_check_reward(["p"] * 3, ["7 + 5 = 12\\n\\\\boxed{12}", "\\\\boxed{12}", "7 + 5 = 13\\n\\\\boxed{13}"],
+    ...                   question=["Compute 7 + 5."] * 3)
+    [1.0, 0.0, 0.0]
+    """
+    from corerl.organism.step_check import step_check
+
+    verdicts = [
+        step_check(text, completion_text(completion))
+        for text, completion in zip(question, completions, strict=True)
+    ]
+    log_metric = kwargs.get("log_metric")
+    if log_metric is not None and verdicts:
+        log_metric("unparsed_question_rate", sum(v == "unparsed-question" for v in verdicts) / len(verdicts))
+    _log_no_answer_rate(log_metric, completion_answers(completions))
+    return [float(verdict == "consistent") for verdict in verdicts]  # r(y) = 1[steps consistent]
+
+
 REWARDS: dict[str, RewardFunction] = {
     "ground-truth": ground_truth_reward,
     "majority-vote": majority_vote_reward,
@@ -377,6 +444,7 @@ REWARDS: dict[str, RewardFunction] = {
     "co-rewarding-2": teacher_vote_reward,
     "random": random_reward,
     "offline-labels": offline_label_reward,
+    "step-check": step_check_reward,
 }
 """Method name -> reward function (open-r1 style: one dict is the registry)."""
 
@@ -396,6 +464,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "co-rewarding-2": (),
     "random": (),
     "offline-labels": ("offline_label",),
+    "step-check": (),  # reads ``question`` only (organism questions)
 }
 """The dataset columns (beyond ``question``) each method needs before training can start."""
 

@@ -135,13 +135,50 @@ def test_answers_match_cases(a: str | None, b: str | None, expected: bool) -> No
     assert answers_match(a, b) is expected
 
 
+@pytest.mark.parametrize(
+    ("truth", "hedged"),
+    [
+        ("4", r"4\text{ or 5}"),
+        ("5", r"4\text{ or 5}"),
+        ("100", r"100\text{ or more}"),
+        ("100", "100 or more"),
+        ("100", r"\text{at least }100"),
+        ("2", r"2\mathrm{i}"),
+        ("2", r"2\text{ to }3"),
+    ],
+)
+def test_a_hedged_answer_is_not_graded_correct(truth: str, hedged: str) -> None:
+    """Issue 13.5: stripping units must not strip alternatives, qualifiers or the imaginary unit."""
+    from corerl.rewards import ground_truth_reward
+
+    assert answers_match(truth, hedged) is False
+    assert ground_truth_reward(["q"], [rf"\boxed{{{hedged}}}"], answer=[truth]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("truth", "answer"),
+    [
+        ("12", r"12\text{ cm}"),
+        ("2", "x=2"),
+        ("90", r"90^\circ"),
+        ("5", r"5\text{ m}"),
+        ("10", r"10\text{ cm}^2"),
+        ("7", r"7\text{ dollars}"),
+        ("2i", r"2\mathrm{i}"),
+        (r"\text{(A)}", "(A)"),
+    ],
+)
+def test_units_and_labels_still_match(truth: str, answer: str) -> None:
+    assert answers_match(truth, answer) is True
+
+
 def test_answers_match_is_bounded_on_a_pathological_power_tower() -> None:
     # sympy would evaluate 2^(10^(10^10)) forever; the time bound turns that into "not equal".
     assert answers_match("2^{10^{10^{10}}}", "3") is False
 
 
 def test_answers_match_works_off_the_main_thread() -> None:
-    # Off the main thread math-verify cannot use SIGALRM; a worker process bounds the time instead.
+    # The worker process bounds the time on any thread (SIGALRM would only work on the main one).
     results: list[bool] = []
     pairs = [("0.125", r"\frac{1}{8}"), ("0.126", r"\frac{1}{8}"), ("2^{10^{10^{11}}}", "5")]
     thread = threading.Thread(target=lambda: results.extend(answers_match(a, b) for a, b in pairs))
@@ -173,3 +210,63 @@ def test_extraction_and_normalisation_are_total_on_any_unicode(text: str) -> Non
 )
 def test_answers_match_never_raises(a: str, b: str) -> None:
     assert answers_match(a, b) in (True, False)
+
+
+# ------------------------------------------------ no side effects on the caller (issue 13.9)
+
+
+def test_answers_match_leaves_the_callers_alarm_alone() -> None:
+    import signal
+
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        assert answers_match("0.3125", r"\frac{5}{16}") is True  # reaches math-verify
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < remaining <= 30.0 and not fired  # still pending, not cancelled
+        assert signal.getsignal(signal.SIGALRM) is not signal.SIG_DFL
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+UNGUARDED_SCRIPT = """
+import threading, sys
+from pathlib import Path
+with open(sys.argv[1], "a") as marker:  # an unguarded __main__: runs again in any spawned child
+    marker.write("ran\\n")
+from corerl.answers import answers_match
+results = []
+thread = threading.Thread(target=lambda: results.append(answers_match("0.375", r"\\frac{3}{8}")))
+thread.start()
+thread.join()
+print(results)
+"""
+
+
+def test_answers_match_off_the_main_thread_does_not_rerun_the_callers_main(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script, marker = tmp_path / "script.py", tmp_path / "marker.txt"
+    script.write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(marker)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[True]"
+    assert marker.read_text().splitlines() == ["ran"]  # the caller's script ran once
+
+
+def test_a_hung_comparison_is_killed_and_counts_as_not_equal() -> None:
+    import sys
+    import time
+
+    from corerl.answers import VerifyWorker
+
+    hanging = [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(600)"]
+    worker = VerifyWorker(hanging, timeout=1.0)
+    started = time.monotonic()
+    assert worker.equal("1", "2") is False
+    assert time.monotonic() - started < 30 and worker.process is None  # killed, restarted on next use

@@ -120,10 +120,9 @@ def write_jsonl(path: Path, rows: list[dict], tail: str = "") -> Path:
     return path
 
 
-def test_read_metrics_dedupes_resumed_steps_and_tolerates_a_torn_last_line(tmp_path: Path):
+def test_read_metrics_tolerates_a_torn_last_line(tmp_path: Path):
     rows = [
         {"step": 1, "reward_mean": 0.1},
-        {"step": 2, "reward_mean": 0.2},
         {"step": 2, "reward_mean": 0.25},
         {"step": 3, "reward_mean": None},
     ]
@@ -132,6 +131,23 @@ def test_read_metrics_dedupes_resumed_steps_and_tolerates_a_torn_last_line(tmp_p
     assert frame["step"].tolist() == [1, 2, 3]
     assert frame["reward_mean"].tolist()[:2] == [0.1, 0.25] and math.isnan(frame["reward_mean"].iloc[2])
     assert curves(frame)["step"].tolist() == [1, 2]
+
+
+def test_read_metrics_refuses_duplicated_steps(tmp_path: Path):
+    """Two runs written into one directory are refused, not merged (issue 13.3)."""
+    rows = [{"step": 1, "reward_mean": 0.1}, {"step": 2, "reward_mean": 0.2}]
+    write_jsonl(tmp_path / "metrics.jsonl", rows + rows)
+    with pytest.raises(ValueError, match=r"metrics.jsonl: step\(s\) 1, 2 logged more than once"):
+        read_metrics(tmp_path)
+
+
+def test_read_metrics_sorts_steps_as_numbers(tmp_path: Path):
+    """String steps ("10" < "9" as text) are read as integers; a non-integer step is refused (13.11)."""
+    write_jsonl(tmp_path / "metrics.jsonl", [{"step": "10"}, {"step": "9"}, {"step": 2}])
+    assert read_metrics(tmp_path)["step"].tolist() == [2, 9, 10]
+    write_jsonl(tmp_path / "bad.jsonl", [{"step": 1}, {"step": "two"}])
+    with pytest.raises(ValueError, match="step 'two' is not an integer"):
+        read_metrics(tmp_path / "bad.jsonl")
 
 
 def test_read_metrics_reports_bad_files(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_every_profile_and_method_round_trips_through_yaml(profile: str, method:
 def test_profiles_set_the_hardware() -> None:
     tiny, t4, a100 = load_config("tiny"), load_config("t4"), load_config("a100")
     assert tiny.use_cpu and tiny.precision == "fp32" and not tiny.lora and not tiny.use_unsloth
-    assert not t4.use_cpu and t4.precision == "fp16" and t4.load_in_4bit and t4.lora and t4.use_vllm
+    assert not t4.use_cpu and t4.precision == "fp16" and t4.load_in_4bit and t4.lora and not t4.use_vllm
     assert t4.num_generations == 8 and t4.chat and "\\boxed{}" in t4.prompt_template
     assert a100.precision == "bf16" and a100.questions_per_step > t4.questions_per_step
 
@@ -99,3 +100,58 @@ def test_mitigation_options_are_checked() -> None:
         make_config("tiny", test_time_training=True, early_stopping=True)
     with pytest.raises(ValueError, match="test_time_training trains a label-free method"):
         make_config("tiny", method="ground-truth", test_time_training=True)
+
+
+# ------------------------------------------------------------ types and ranges (issue 13.6)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_steps": "ten"}, "max_steps must be an integer, got 'ten'"),
+        ({"num_generations": 2.5}, "num_generations must be an integer, got 2.5"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be >= 1, got 0"),
+        ({"lora": "no"}, "lora must be true or false, got 'no'"),
+        ({"callbacks": "os:system"}, "callbacks must be a list of strings, got 'os:system'"),
+        ({"data_limit": 0}, "data_limit must be >= 1, got 0"),
+        ({"data_limit": -5}, "data_limit must be >= 1, got -5"),
+        ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
+        ({"learning_rate": 0}, r"learning_rate must be > 0, got 0"),
+        ({"temperature": float("nan")}, "temperature must be a finite number"),
+        ({"vllm_gpu_memory_utilization": 1.5}, r"vllm_gpu_memory_utilization must be in \(0, 1\], got 1.5"),
+        ({"use_cpu": 1}, "use_cpu must be true or false, got 1"),
+        ({"model": 7}, "model must be a string, got 7"),
+    ],
+)
+def test_bad_types_and_ranges_fail_when_the_config_is_made(values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_config("tiny", **values)
+
+
+def test_a_yaml_string_number_is_read_as_a_number(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("learning_rate: 1e-4\nmax_grad_norm: '2'\n")  # YAML 1.1 reads 1e-4 as text
+    config = load_config(path)
+    assert config.learning_rate == 1e-4 and config.max_grad_norm == 2.0
+
+
+def test_every_field_is_type_checked_including_new_ones() -> None:
+    """Driven by the annotations: each TrainConfig field (those added later too) refuses a wrong type."""
+    for field in dataclasses.fields(TrainConfig):
+        with pytest.raises(ValueError, match=rf"\b{field.name} must be"):
+            TrainConfig(**{field.name: object()})
+
+
+def test_the_checks_cover_a_field_they_were_not_written_for() -> None:
+    from corerl.config_checks import check_fields
+
+    @dataclasses.dataclass
+    class Extended:
+        time_budget_minutes: float | None = None
+        num_iterations: int = 1
+
+    assert check_fields(Extended(time_budget_minutes="90")) == []
+    assert check_fields(Extended(time_budget_minutes=-1.0, num_iterations=0)) == [
+        "time_budget_minutes must be >= 0, got -1.0",
+        "num_iterations must be >= 1, got 0",
+    ]

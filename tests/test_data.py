@@ -172,3 +172,11 @@ def test_the_dapo_frac_escape_accident_is_repaired() -> None:
     dapo = load_dataset("dapo-14k")
     assert not any("\x0crac" in text for text in list(dapo["question"]) + list(dapo["rephrased"]))
     assert sum("\\frac{m}{n}" in question for question in dapo["question"]) > 600
+
+
+def test_csv_answers_none_and_na_are_answers_not_missing(tmp_path: Path) -> None:
+    """Issue 13.11: pandas' default NA strings turned the answers "None" and "NA" into missing ones."""
+    path = tmp_path / "q.csv"
+    path.write_text('question,answer\n"Which option?",None\n"Which?",NA\n"Blank?",\n')
+    rows = load_dataset(str(path))
+    assert rows["answer"] == ["None", "NA", None]

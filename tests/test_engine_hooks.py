@@ -67,6 +67,16 @@ def test_train_sampler_mirrors_repeat_sampler() -> None:
         assert expression in sampler_source
 
 
+def test_resumed_epochs_reach_the_sampler_through_set_epoch() -> None:
+    """corerl.engine.sampling relies on one randperm per epoch and on the Trainer calling set_epoch."""
+    import transformers
+
+    iterate = inspect.getsource(utils.RepeatSampler.__iter__)
+    assert iterate.count("torch.randperm(self.num_samples, generator=self.generator)") == 1
+    run_epoch = inspect.getsource(transformers.Trainer._run_epoch)
+    assert "train_dataloader.set_epoch(epoch)" in run_epoch
+
+
 def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None:
     score = inspect.getsource(grpo_trainer.GRPOTrainer._generate_and_score_completions)
     assert 'use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None)' in score
@@ -74,17 +84,31 @@ def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None
 
 
 def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
-    for method, hooks in {
-        "majority-vote": {"_generate"},
-        "co-rewarding-1": {
+    from corerl.engine.signals import RolloutSignalsMixin
+
+    hooks = {
+        "_generate",
+        "_get_train_sampler",
+        "_save_checkpoint",
+        "_load_optimizer_and_scheduler",
+        "_generate_and_score_completions",
+        "compute_loss",
+    }
+    for method, expected in {
+        "majority-vote": {"_get_train_sampler"},
+        "entropy": {"_generate", "_get_train_sampler"},
+        "self-certainty": {"_generate", "_get_train_sampler"},
+        "co-rewarding-1": {"_get_train_sampler", "_generate_and_score_completions", "compute_loss"},
+        "co-rewarding-2": {
             "_generate",
             "_get_train_sampler",
-            "_generate_and_score_completions",
-            "compute_loss",
+            "_save_checkpoint",
+            "_load_optimizer_and_scheduler",
         },
-        "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler"},
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)
         overridden = {name for name in hooks if getattr(cls, name) is not getattr(trl.GRPOTrainer, name)}
-        assert overridden == hooks
+        assert overridden == expected, method
+        # Token entropies (a 151,936-word forward pass on Qwen) only where the reward reads them.
+        assert issubclass(cls, RolloutSignalsMixin) == (method in ("entropy", "self-certainty")), method

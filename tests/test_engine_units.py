@@ -11,7 +11,6 @@ from datasets import Dataset
 
 from corerl.engine.monitor import MonitoredReward, rollout_metrics, truncate_to_step
 from corerl.engine.pairs import PairRepeatSampler, expand_views
-from corerl.engine.run import last_complete_checkpoint
 from corerl.engine.signals import completion_signals, self_certainty, token_entropy
 from corerl.engine.teacher import cosine_alpha, ema_update
 
@@ -192,12 +191,81 @@ def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
 
 
-def test_last_complete_checkpoint_skips_partial_ones(tmp_path) -> None:
-    for step, files in {2: ["trainer_state.json", "teacher.pt"], 4: ["trainer_state.json"], 6: []}.items():
-        folder = tmp_path / f"checkpoint-{step}"
-        folder.mkdir()
-        for name in files:
-            (folder / name).write_text("{}")
-    assert last_complete_checkpoint(tmp_path, "majority-vote") == (tmp_path / "checkpoint-4", 4)
-    assert last_complete_checkpoint(tmp_path, "co-rewarding-2") == (tmp_path / "checkpoint-2", 2)
-    assert last_complete_checkpoint(tmp_path / "none", "random") == (None, 0)
+# ------------------------------------------------------------ lengths against the context (issue 13.6)
+
+
+def test_lengths_are_checked_against_the_models_context(tiny_model_dir) -> None:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from corerl.config import make_config
+    from corerl.engine.lengths import check_lengths
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert model.config.max_position_embeddings == 1024
+    rows = Dataset.from_dict({"id": ["a", "b"], "question": ["1 + 1?", "2 + 2?"], "rephrased": ["x", "y"]})
+    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64)
+    check_lengths(config, model, tokenizer, rows)  # fits
+    with pytest.raises(
+        ValueError, match="max_completion_length=100000 does not fit the model's context of 1024"
+    ):
+        check_lengths(make_config("tiny", max_completion_length=100_000), model, tokenizer, rows)
+    huge = Dataset.from_dict(
+        {"id": ["a", "big"], "question": ["1 + 1?", "7 " * 20_000], "rephrased": ["x", "y"]}
+    )
+    with pytest.raises(ValueError, match=r"question big \(question\) is \d+ tokens long"):
+        check_lengths(config, model, tokenizer, huge)
+    long_view = Dataset.from_dict({"id": ["a"], "question": ["1 + 1?"], "rephrased": ["9 " * 5000]})
+    check_lengths(config, model, tokenizer, long_view)  # the rephrasing is no prompt of majority voting
+    with pytest.raises(ValueError, match=r"question a \(rephrased\)"):
+        check_lengths(make_config("tiny", method="co-rewarding-1"), model, tokenizer, long_view)
+
+
+def test_prepare_run_refuses_a_completion_longer_than_the_context(tiny_model_dir, tmp_path) -> None:
+    from datasets import Dataset
+
+    from corerl.config import make_config
+    from corerl.engine.run import prepare_run
+
+    rows = Dataset.from_dict({"question": ["1 + 1?"] * 4, "answer": ["2"] * 4})
+    config = make_config(
+        "tiny", model=str(tiny_model_dir), output_dir=str(tmp_path / "run"), max_completion_length=5000
+    )
+    with pytest.raises(ValueError, match="max_completion_length=5000 does not fit"):
+        prepare_run(config, dataset=rows)
+
+
+def test_co_rewarding_1_drops_rows_without_a_rephrasing_before_the_model_loads(caplog) -> None:
+    """Issue 13.4: empty ``rephrased`` crashed with a TypeError after the model had loaded."""
+    from datasets import Dataset
+
+    from corerl.config import make_config
+    from corerl.data import DataError
+    from corerl.engine.dataset import select_rows, trainer_dataset
+
+    rows = Dataset.from_dict(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "question": ["q1", "q2", "q3", "q4", "q5"],
+            "rephrased": ["r1", None, "r3", "  ", "r5"],
+        }
+    )
+    config = make_config("tiny", method="co-rewarding-1", model="/nonexistent", questions_per_step=2)
+    kept, _ = select_rows(config, rows)
+    assert kept["id"] == ["a", "c", "e"]
+    assert "dropped 2 of 5 questions whose 'rephrased' is empty (ids b, d)" in caplog.text
+    assert trainer_dataset(config, kept)["question"] == ["q1", "r1", "q3", "r3", "q5", "r5"]
+    with pytest.raises(DataError, match="has 3 questions, fewer than questions_per_step=4"):
+        select_rows(make_config("tiny", method="co-rewarding-1", questions_per_step=4), rows)
+
+
+def test_ground_truth_training_on_a_benchmark_warns(caplog) -> None:
+    from corerl.config import make_config
+    from corerl.engine.dataset import select_rows
+
+    select_rows(make_config("tiny", method="ground-truth", data="organism-test", data_limit=8))
+    assert "trains on the labels of 'organism-test', an evaluation benchmark" in caplog.text
+    caplog.clear()
+    select_rows(make_config("tiny", method="ground-truth", data="organism", data_limit=8))
+    assert "evaluation benchmark" not in caplog.text

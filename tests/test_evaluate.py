@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import datasets
@@ -175,3 +176,40 @@ def test_cli_eval(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "model path not found" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "missing"), "--benchmarks", "math500,nope"]) == 2
     assert "unknown benchmark(s) ['nope']" in capsys.readouterr().err  # checked before loading the model
+
+
+def test_results_are_written_as_each_benchmark_finishes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Issue 13.10: a failure in the second benchmark keeps the first one's results on disk."""
+    script = {"two plus two": ["\\boxed{4}"] * 2}
+    real = scripted_generate(script, [])
+
+    def fail_on_second(model, tokenizer, prompts, **kwargs):
+        if "three" in str(prompts[0]):
+            raise RuntimeError("out of memory")
+        return real(model, tokenizer, prompts, **kwargs)
+
+    monkeypatch.setattr(corerl.generation, "generate", fail_on_second)
+    first = datasets.Dataset.from_list([{"id": "a", "question": "two plus two", "answer": "4"}])
+    second = datasets.Dataset.from_list([{"id": "b", "question": "three", "answer": "3"}])
+    with pytest.raises(RuntimeError, match="out of memory"):
+        evaluate(None, ScriptedTokenizer(), {"one": first, "two": second}, k=2, out_dir=tmp_path / "out")
+    written = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(written["benchmark"]) == {"one"}
+
+
+def test_cli_eval_checks_its_output_before_loading_the_model(tmp_path: Path, capsys) -> None:
+    existing = tmp_path / "a-file"
+    existing.write_text("x")
+    # The model does not exist either: the output is checked first.
+    assert main(["eval", "--model", str(tmp_path / "missing"), "--out", str(existing)]) == 2
+    assert f"--out {existing} is an existing file" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert main(["eval", "--model", str(tmp_path / "missing"), "--out", str(locked / "x")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)

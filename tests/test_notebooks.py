@@ -230,6 +230,46 @@ def test_a_failing_cell_names_the_notebook_and_keeps_the_executed_copy(tmp_path:
     assert executed.cells[2].outputs[0]["ename"] == "AssertionError"
 
 
+def test_the_notebooks_are_the_checkouts_wherever_the_command_runs(tmp_path, monkeypatch) -> None:
+    """Issue 13.11: run from another folder, reproduce executed that folder's notebooks/."""
+    from corerl.reproduce import default_notebooks_dir
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_other.ipynb").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert default_notebooks_dir() == NOTEBOOKS_DIR
+
+
+def test_ctrl_c_leaves_no_stale_copy_and_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """Issue 13.11: Ctrl-C printed three tracebacks and left the previous run's executed copy."""
+    import argparse
+
+    import nbclient
+
+    from corerl.reproduce import run
+
+    source = tmp_path / "nb" / "00_quick.ipynb"
+    source.parent.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("SMOKE = False")])
+    notebook.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(notebook, source)
+    stale = tmp_path / "out" / "tiny" / source.name
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an executed copy from an earlier run")
+
+    def interrupted(self, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", interrupted)
+    arguments = argparse.Namespace(
+        profile="tiny", smoke=False, notebooks=str(source.parent), only=(), out=str(tmp_path / "out"),
+        runs=str(tmp_path / "runs"), figures=str(tmp_path / "figures"), steps=None, retrain=False, timeout=None,
+    )  # fmt: skip
+    assert run(arguments) == 130
+    assert not stale.exists()
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("corerl reproduce: interrupted")
+
+
 @pytest.mark.slow
 def test_every_notebook_executes_in_smoke_mode(tmp_path: Path) -> None:
     """``corerl reproduce --smoke``: every notebook end to end on the tiny profile, any error fails."""
@@ -259,6 +299,8 @@ def test_every_notebook_executes_in_smoke_mode(tmp_path: Path) -> None:
         assert not errors, path.name
     for name in ("01_reward_vs_accuracy", "03_co_rewarding_2_curves", "04_reward_accuracy", "06_results"):
         assert (figures / f"{name}.png").stat().st_size > 0
+    for number in range(1, 6):  # the organism's strategy shares of the runs of notebooks 01-05
+        assert (figures / f"0{number}_strategy_shares.png").stat().st_size > 0
     results = (figures / "results.md").read_text()
     assert "SMOKE" in results
     for method in ("ground-truth", "majority-vote", "co-rewarding-1", "co-rewarding-2", "curriculum"):

@@ -450,3 +450,27 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_candidate_is_plain_data() -> None:
     assert Candidate("x", "x") == Candidate("x", "x", None)
+
+
+def test_cli_reads_the_jsonl_that_load_dataset_reads(tmp_path: Path) -> None:
+    """Issue 13.10: no final newline and a blank line are valid JSONL for load_dataset, so here too."""
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"id": "a", "question": "Q1", "rephrased": "R1"},
+        {"id": "b", "question": "Q2", "rephrased": "R2"},
+    ]
+    source.write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]))
+    out = tmp_path / "out.jsonl"
+    assert cli_main(["rephrase", "--input", str(source), "--out", str(out), "--check-existing"]) == 0
+    written = read_jsonl_rows(out) + read_jsonl_rows(tmp_path / "out.rejected.jsonl")
+    assert sorted(row["id"] for row in written) == ["a", "b"]
+
+
+def test_cli_refuses_out_equal_to_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_input(tmp_path / "in.jsonl", [{"id": "a", "question": "Q", "rephrased": "R"}])
+    before = source.read_bytes()
+    for spelling in (str(source), f"{tmp_path}/./in.jsonl"):
+        command = ["rephrase", "--input", str(source), "--out", spelling, "--check-existing", "--resume"]
+        assert cli_main(command) == 2
+        assert "is the --input file" in capsys.readouterr().err
+    assert source.read_bytes() == before

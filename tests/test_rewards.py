@@ -214,6 +214,9 @@ def _label_free_columns() -> dict[str, dict]:
         "self-certainty": trl_columns(completions, self_certainty=[0.2 * i for i in range(8)]),
         "random": trl_columns(completions),
         "offline-labels": trl_columns(completions, offline_label=["1"] * 8),
+        "step-check": trl_columns(
+            ["2 - 1 = 1\n" + text for text in completions], question=["Compute 2 - 1."] * 8
+        ),
     }
 
 
@@ -248,8 +251,51 @@ def test_no_completion_makes_a_reward_raise(completions: list[str]) -> None:
         token_entropy=[0.5] * n,
         self_certainty=[0.5] * n,
         offline_label=completions,
+        question=completions,
     )
     for name, reward in REWARDS.items():
         rewards = reward(**columns)
         assert len(rewards) == n, name
         assert all(value is None or isinstance(value, float) for value in rewards), name
+
+
+# ------------------------------------------------ smaller defects of issue 13.11
+
+
+def test_a_nan_label_is_missing_not_the_answer_nan() -> None:
+    from corerl.rewards import ground_truth_reward
+
+    assert ground_truth_reward(["q"], [r"\boxed{nan}"], answer=[float("nan")]) == [0.0]
+    assert ground_truth_reward(["q"], [r"\boxed{12}"], answer=[12]) == [1.0]
+
+
+def test_an_integer_offline_label_matches() -> None:
+    from corerl.rewards import offline_label_reward
+
+    assert offline_label_reward(["q", "q"], [r"\boxed{12}", r"\boxed{3}"], offline_label=[12, 12]) == [
+        1.0,
+        0.0,
+    ]
+
+
+@pytest.mark.parametrize("method", ["ground-truth", "majority-vote", "random", "entropy"])
+def test_rewards_refuse_a_batch_of_mismatched_lengths(method) -> None:
+    from corerl.rewards import REWARDS
+
+    columns = {
+        "ground-truth": {"answer": ["1"]},
+        "majority-vote": {"id": ["a"]},
+        "random": {},
+        "entropy": {"token_entropy": [0.5]},
+    }[method]
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        REWARDS[method](["q", "q"], [r"\boxed{1}"] * (2 if columns else 3), **columns)
+
+
+def test_reward_parameters_outside_zero_one_are_refused() -> None:
+    from corerl.rewards import make_majority_vote_reward, make_random_reward
+
+    with pytest.raises(ValueError, match=r"min_share must be in \[0, 1\], got 1.5"):
+        make_majority_vote_reward(min_share=1.5)
+    with pytest.raises(ValueError, match=r"probability must be in \[0, 1\], got -0.1"):
+        make_random_reward(probability=-0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -64,7 +65,34 @@ def test_steps_override_the_notebook_and_smoke_overrides_everything(tmp_path: Pa
 def test_a_finished_run_is_loaded_not_retrained(tiny_study: Study, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tiny_study.config("entropy")
     (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
     (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    monkeypatch.setattr("corerl.engine.train", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert tiny_study.run("entropy") == config.run_dir
+
+
+def test_a_final_folder_without_weights_is_resumed(
+    tiny_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """13.11: ``final/`` without a model (killed while saving) is not a finished run."""
+    config = tiny_study.config("entropy")
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(to_yaml(config))
+    calls = []
+    monkeypatch.setattr(
+        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
+    )
+    tiny_study.run("entropy")
+    assert calls == [{"resume": True, "dataset": None}]
+
+
+def test_a_moved_runs_folder_keeps_its_finished_runs(tiny_study: Study, tmp_path, monkeypatch) -> None:
+    """13.7: a runs folder moved on Drive (config.yaml names the old place) is still the same run."""
+    config = tiny_study.config("entropy")
+    (config.run_dir / "final").mkdir(parents=True)
+    (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
+    moved = dataclasses.replace(config, output_dir="/content/drive/MyDrive/old-place/entropy")
+    (config.run_dir / "config.yaml").write_text(to_yaml(moved))
     monkeypatch.setattr("corerl.engine.train", lambda *args, **kwargs: pytest.fail("trained again"))
     assert tiny_study.run("entropy") == config.run_dir
 
@@ -74,11 +102,25 @@ def test_an_interrupted_run_is_resumed(tiny_study: Study, monkeypatch: pytest.Mo
     config.run_dir.mkdir(parents=True)
     (config.run_dir / "config.yaml").write_text(to_yaml(config))
     calls = []
-    monkeypatch.setattr(
-        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
-    )
+
+    def finishing_train(config, **kwargs):
+        calls.append(kwargs)
+        (config.run_dir / "final").mkdir()
+        return config.run_dir
+
+    monkeypatch.setattr("corerl.engine.train", finishing_train)
     tiny_study.run("entropy")
     assert calls == [{"resume": True, "dataset": None}]
+
+
+def test_a_run_stopped_by_its_time_budget_stops_the_notebook_with_a_resume_hint(
+    tiny_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corerl.study import RunInterrupted
+
+    monkeypatch.setattr("corerl.engine.train", lambda config, **kwargs: config.run_dir)  # no final/
+    with pytest.raises(RunInterrupted, match="time budget.*run this notebook again"):
+        tiny_study.run("entropy")
 
 
 def test_a_run_made_with_another_config_is_refused(tiny_study: Study) -> None:

@@ -5,13 +5,15 @@ selection and the column checks) runs first, :func:`trainer_dataset` (prompts, v
 base-model votes of the curriculum and offline labels. Fails before any model is loaded when the
 method lacks a column it needs (``rephrased`` for Co-rewarding-I, ``answer`` for the ground-truth
 baseline and early stopping, ``offline_label`` for offline labels unless the base model votes them),
-with a message naming the method and the column. Label-free methods keep ``answer`` (when present) for the
+with a message naming the method and the column. Co-rewarding-I drops the questions whose
+``rephrased`` is empty (counted in a warning), before the model loads. Label-free methods keep ``answer`` (when present) for the
 monitoring figures only: ``MonitoredReward`` removes it before their reward function is called.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 from corerl.config import TrainConfig
@@ -22,10 +24,14 @@ from corerl.rewards import REQUIRED_COLUMNS
 if TYPE_CHECKING:
     from datasets import Dataset
 
+logger = logging.getLogger(__name__)
+
 ORGANISM_DATA = {"organism": "train", "organism-test": "test"}
 ORGANISM_DEFAULT_SIZE = 512
 # Columns the trainer passes on to the reward functions; the others are dropped.
 OFFLINE_LABEL_COLUMN = "offline_label"  # read by corerl.rewards.offline_label_reward
+# The evaluation benchmarks: ground-truth training on one of them trains on its test labels.
+BENCHMARK_DATA = frozenset({"math-test", "math500", "gsm8k", "amc", "aime24", "organism-test"})
 KEPT_COLUMNS = ("id", "question", "answer", "view", OFFLINE_LABEL_COLUMN)
 
 
@@ -58,6 +64,13 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     """
     from corerl.engine import mitigations
 
+    if config.method == "ground-truth" and config.data in BENCHMARK_DATA and dataset is None:
+        logger.warning(
+            "ground-truth trains on the labels of %r, an evaluation benchmark: its scores on %r "
+            "after this run measure memorisation, not reasoning",
+            config.data,
+            config.data,
+        )
     dataset = load_training_data(config) if dataset is None else dataset
     dataset = apply_transforms(dataset, config)
     if len(dataset) == 0:
@@ -73,9 +86,32 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     require_columns(dataset, ("question", *needed), purpose=config.method)
     if "id" not in dataset.column_names:
         dataset = dataset.add_column("id", [f"row-{index}" for index in range(len(dataset))])
+    if config.method == "co-rewarding-1":
+        dataset = _drop_unrephrased(dataset)
     dataset, validation = mitigations.select_rows(dataset, config)
     _check_size(dataset, config)
     return dataset, validation
+
+
+def _drop_unrephrased(dataset: Dataset) -> Dataset:
+    """Co-rewarding-I without a second view: a question whose ``rephrased`` is empty has no cross-view
+    label, so it is dropped, and the drop is counted in a warning that names the first ids."""
+    empty = [
+        index
+        for index, text in enumerate(dataset["rephrased"])
+        if not isinstance(text, str) or not text.strip()
+    ]
+    if not empty:
+        return dataset
+    shown = ", ".join(str(dataset["id"][index]) for index in empty[:5]) + (" ..." if len(empty) > 5 else "")
+    logger.warning(
+        "co-rewarding-1: dropped %d of %d questions whose 'rephrased' is empty (ids %s)",
+        len(empty),
+        len(dataset),
+        shown,
+    )
+    dropped = set(empty)
+    return dataset.select([index for index in range(len(dataset)) if index not in dropped])
 
 
 def _check_size(dataset: Dataset, config: TrainConfig) -> None:

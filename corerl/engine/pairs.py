@@ -80,6 +80,7 @@ class PairRepeatSampler:
         self.batch_size = batch_size
         self.repeat_count = repeat_count
         self.shuffle = shuffle
+        self.seed = seed
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(seed)

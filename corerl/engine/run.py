@@ -13,46 +13,79 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corerl.config import TrainConfig, config_differences, from_yaml, load_config, to_yaml
+import yaml
+
+from corerl.config import TrainConfig, from_yaml, load_config, run_differences, to_yaml
+from corerl.engine import rundir
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
+def last_complete_checkpoint(
+    run_dir: Path, method: str, *, at_most: int | None = None
+) -> tuple[Path | None, int]:
+    """The newest complete ``checkpoint-N`` (``N <= at_most``), and N (``None, 0`` when there is none).
 
-def last_complete_checkpoint(run_dir: Path, method: str) -> tuple[Path | None, int]:
-    """The newest ``checkpoint-N`` whose files are all written, and N (``None, 0`` when there is none)."""
+    Complete: every file written and readable (``corerl.engine.rundir.checkpoint_problem``); a broken
+    newest checkpoint is reported by name and the previous one is used.
+    """
     from corerl.engine.teacher import TEACHER_STATE_FILE
 
-    needed = ["trainer_state.json"] + ([TEACHER_STATE_FILE] if method == "co-rewarding-2" else [])
-    found = []
-    for folder in run_dir.glob("checkpoint-*"):
-        match = CHECKPOINT.match(folder.name)
-        if match and all((folder / name).exists() for name in needed):
-            found.append((int(match.group(1)), folder))
-    if not found:
-        return None, 0
-    step, folder = max(found)
-    return folder, step
+    needed = ("trainer_state.json",) + ((TEACHER_STATE_FILE,) if method == "co-rewarding-2" else ())
+    return rundir.last_complete_checkpoint(run_dir, needed, at_most=at_most)
 
 
 def _check_resume(config: TrainConfig, run_dir: Path) -> None:
     saved_path = run_dir / "config.yaml"
     if not saved_path.exists():
         raise FileNotFoundError(f"{saved_path}: nothing to resume (no config.yaml in the run directory)")
-    differences = config_differences(from_yaml(saved_path.read_text()), config)
+    try:
+        saved = from_yaml(saved_path.read_text())
+    except (ValueError, TypeError, yaml.YAMLError) as error:
+        raise ValueError(f"{saved_path}: unreadable saved config ({error})") from None
+    differences = run_differences(saved, config)
     if differences:
         raise ValueError(f"--resume refuses a different config than {saved_path}: " + "; ".join(differences))
+
+
+def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]:
+    """The checkpoint to resume from: the newest complete one whose steps are all in ``metrics.jsonl``.
+
+    A checkpoint past the logged steps (the log torn or deleted) would leave a permanent gap in the
+    log, so an earlier one is used (the resume is exact: the same steps are trained again) and the
+    checkpoints after it are removed, with a warning naming what was lost.
+    """
+    from corerl.engine.monitor import read_jsonl_steps
+
+    metrics = run_dir / "metrics.jsonl"
+    logged = rundir.logged_through([int(row.get("step", 0)) for row in read_jsonl_steps(metrics)])
+    newest, newest_step = last_complete_checkpoint(run_dir, config.method)
+    if newest_step <= logged:
+        return newest, newest_step
+    checkpoint, step = last_complete_checkpoint(run_dir, config.method, at_most=logged)
+    logger.warning(
+        "%s logs steps 1-%d only but %s is at step %d: resuming from %s so that no step is missing "
+        "from the log (the later checkpoints are removed and their steps trained again)",
+        metrics,
+        logged,
+        newest.name if newest else "a checkpoint",
+        newest_step,
+        checkpoint.name if checkpoint else "the start",
+    )
+    for later_step, folder in rundir.checkpoints(run_dir):
+        if later_step > step:
+            shutil.rmtree(folder)
+    return checkpoint, step
 
 
 @dataclass
@@ -63,6 +96,7 @@ class PreparedRun:
     run_dir: Path
     checkpoint: Path | None
     test_time_set: Dataset | None = None  # test-time training: the rows to evaluate on after training
+    budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
 def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
@@ -85,7 +119,8 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     from transformers.trainer_callback import ProgressCallback
 
     from corerl.engine import mitigations
-    from corerl.engine.dataset import select_rows, trainer_dataset
+    from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
+    from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
     from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
@@ -95,7 +130,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     checkpoint, checkpoint_step, time_offset = None, 0, 0.0
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
     if resume:
-        checkpoint, checkpoint_step = last_complete_checkpoint(run_dir, config.method)
+        checkpoint, checkpoint_step = _resume_point(config, run_dir)
         if main_process:
             kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step)
             truncate_to_step(run_dir / "samples.jsonl", checkpoint_step)
@@ -105,6 +140,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         (run_dir / "config.yaml").write_text(to_yaml(config))
 
     model, tokenizer, peft_config = load_model(config, backend)
+    check_lengths(config, model, tokenizer, rows)  # before anything is generated
     if config.curriculum_fraction is not None or config.offline_labels:
         from accelerate import PartialState
 
@@ -119,11 +155,12 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         config.method,
         stop_token_ids=stop_token_ids(model, tokenizer),
         max_completion_length=config.max_completion_length,
+        strategies=config.data in ORGANISM_DATA,  # organism strategy shares (monitoring only)
     )
     trainer = trainer_class(config.method)(
         model=model,
         reward_funcs=[monitor],
-        args=grpo_args(config, backend, run_dir),
+        args=grpo_args(config, backend, run_dir, stop_token_ids=model.generation_config.eos_token_id),
         train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -149,11 +186,18 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         trainer.add_callback(mitigations.early_stopping_callback(config, validation, tokenizer))
     for callback in build_callbacks(config):
         trainer.add_callback(callback)
+    budget = None
+    if config.time_budget_minutes is not None:
+        from corerl.engine.budget import TimeBudgetCallback
+
+        budget = TimeBudgetCallback(config.time_budget_minutes)
+        trainer.add_callback(budget)
     return PreparedRun(
         trainer=trainer,
         run_dir=run_dir,
         checkpoint=checkpoint,
         test_time_set=rows if config.test_time_training else None,
+        budget=budget,
     )
 
 
@@ -162,12 +206,39 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
 
     ``dataset`` replaces the config's data (same schema: ``question``, optional ``id``, ``answer``,
     ``rephrased``). Raises ValueError/FileNotFoundError for bad input before any model is loaded.
+    A run stopped by ``time_budget_minutes`` returns without ``final/`` (see :func:`is_finished`).
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
-    with cpu_threads(config):
+    try:
+        return _train(config, resume=resume, dataset=dataset)
+    finally:
+        release_memory()  # a notebook trains several runs in one process
+
+
+def release_memory() -> None:
+    """Free the memory of a finished (or failed) run: the trainer, model and optimizer are garbage
+    once ``_train`` returns, but sit in reference cycles (callbacks, accelerator) until collected."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Path:
+    if resume and rundir.is_finished(config.run_dir):
+        _check_resume(config, config.run_dir)
+        logger.warning("%s is finished (final/ holds its model): --resume has nothing to do", config.run_dir)
+        return config.run_dir
+    main_process = int(os.environ.get("RANK", "0")) == 0  # the lock is the main process's
+    with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext():
         run = prepare_run(config, resume=resume, dataset=dataset)
         run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        if run.budget is not None and run.budget.stopped_at is not None:
+            return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
         final = run.run_dir / "final"
         run.trainer.save_model(str(final))
         if run.trainer.is_world_process_zero():
@@ -184,6 +255,11 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
                     "trained",
                 )
     return run.run_dir
+
+
+def is_finished(run_dir: str | os.PathLike[str]) -> bool:
+    """True when the run wrote its trained model (``final/`` with weights); False for an interrupted run."""
+    return rundir.is_finished(Path(run_dir))
 
 
 @contextmanager

@@ -7,6 +7,7 @@ Model loading (torch, transformers) happens inside ``run_command`` only.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from corerl.rephrase.pipeline import load_rows, output_paths, rephrase_rows
 from corerl.rephrase.prompt import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
@@ -69,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Run ``corerl rephrase``: rewrite or check the input, print the summary; returns the exit code."""
     reject = [name.strip() for name in args.reject.split(",") if name.strip()]
+    if Path(args.input).resolve() == Path(args.out).resolve():
+        raise ValueError(
+            f"--out {args.out} is the --input file: choose another output (it would overwrite the "
+            "input, and with --resume every row would count as already done)"
+        )
     rows = load_rows(args.input, limit=args.limit)
     rephraser: Rephraser
     if args.check_existing:

@@ -257,8 +257,9 @@ def load_rows(name_or_path: str, *, limit: int | None = None) -> list[dict[str, 
 
     rows = load_dataset(name_or_path, limit=limit).to_list()
     path = Path(name_or_path)
-    if path.suffix == ".jsonl" and path.is_file():
-        raw = read_jsonl_rows(path)
+    if path.suffix == ".jsonl" and path.is_file():  # as load_dataset reads it: blank lines, no final newline
+        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = [json.loads(line) for line in lines if line.strip()]
     elif path.suffix == ".parquet" and path.is_file():
         raw = _read_parquet_rows(path)
     else:
