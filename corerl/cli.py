@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corerl.rephrase",
     "corerl.organism.cli",
     "corerl.reproduce",
+    "corerl.collapse_step",
     "corerl.plan",
 )
 

@@ -39,6 +39,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "oracle_accuracy",
     "pseudo_label_accuracy",
     "reward_accuracy",
+    "point_biserial",
     "majority_share",
     "distinct_answers",
     "no_answer_rate",

@@ -179,6 +179,8 @@ class TrainConfig:
     # Test-time training (TTRL): train a label-free method on at most test_time_questions (<= 128)
     # questions of `data` (a test set, e.g. math500 or organism-test), then evaluate on the same
     # questions before/after training (<run>/test_time_eval.csv, when the set has answers).
+    # Departure: TTRL votes over 64 samples and trains on 32 of them; here the vote and the training
+    # use the same num_generations rollouts (no separate vote count).
     test_time_training: bool = False
     test_time_questions: int = 128
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corerl.answers import answers_match, extract_answer
+from corerl.answers import extract_answer
 from corerl.config import MATH_PROMPT, resolve_prompt
 from corerl.generation import Prompt
 from corerl.voting import majority_vote
@@ -81,17 +81,25 @@ class Grade:
     majority_correct: bool
 
 
-def grade(answers: Sequence[str | None], ground_truth: str) -> Grade:
+def grade(answers: Sequence[str | None], ground_truth: str, grader: str = "math-verify") -> Grade:
     """Grade the k extracted answers of one question against its ground truth.
+
+    ``grader``: a name of ``corerl.graders.GRADERS`` (math-verify, the default; hendrycks, the
+    Co-rewarding paper's kind of string match).
 
     >>> grade(["1", "1", "2", None], "1")
     Grade(correct=(True, True, False, False), majority='1', majority_correct=True)
     """
+    from corerl.graders import GRADERS
+
+    if grader not in GRADERS:
+        raise ValueError(f"unknown grader {grader!r} (choose from {', '.join(GRADERS)})")
+    equivalent = GRADERS[grader]
     vote = majority_vote(answers)
     return Grade(
-        correct=tuple(answers_match(answer, ground_truth) for answer in answers),
+        correct=tuple(equivalent(answer, ground_truth) for answer in answers),
         majority=vote.label,
-        majority_correct=answers_match(vote.label, ground_truth),
+        majority_correct=equivalent(vote.label, ground_truth),
     )
 
 
@@ -187,6 +195,7 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = True,
+    grader: str = "math-verify",
     out_dir: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
     """Evaluate a loaded model on benchmarks (names/paths, or a mapping name -> Dataset).
@@ -251,7 +260,7 @@ def evaluate(
             progress=progress,
         )
         answers = [[extract_answer(text) for text in group] for group in completions]
-        grades = [grade(group, truth) for group, truth in zip(answers, truths, strict=True)]
+        grades = [grade(group, truth, grader) for group, truth in zip(answers, truths, strict=True)]
         figures = summarize(grades, answers)
         if name == ORGANISM:
             figures.update(_organism_strategies(questions, completions, truths))
@@ -361,6 +370,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-chat", action="store_true", help="do not apply the tokenizer's chat template")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto")
+    parser.add_argument(
+        "--grader",
+        choices=("math-verify", "hendrycks"),
+        default="math-verify",
+        help="answer equivalence: math-verify (default, as SRT) or hendrycks (string match after "
+        "Hendrycks-style normalisation, as the Co-rewarding paper grades MATH)",
+    )
     parser.add_argument("--out", default="eval", help="output directory (default: ./eval)")
     parser.set_defaults(func=_run_eval)
 
@@ -406,6 +422,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         chat=False if args.no_chat else None,
         seed=args.seed,
         batch_size=args.batch_size,
+        grader=args.grader,
         out_dir=args.out,
     )
     paths = evaluation.save(args.out)

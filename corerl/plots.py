@@ -28,6 +28,7 @@ LABELS: dict[str, str] = {
     "oracle_accuracy": "oracle accuracy",
     "pseudo_label_accuracy": "pseudo-label accuracy",
     "reward_accuracy": "reward accuracy",
+    "point_biserial": "corr(reward, GT reward)",
     "majority_share": "majority share",
     "distinct_answers": "distinct answers / group",
     "no_answer_rate": "no-answer rate",

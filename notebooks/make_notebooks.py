@@ -460,6 +460,22 @@ plots.plot_reward_accuracy(voting, study.figures, name="04_reward_accuracy")""",
         ),
         (
             "md",
+            "The study's certainty diagnostic (arXiv 2603.08660's code): per step, the point-biserial "
+            "correlation between the label-free reward and the ground-truth reward (monitoring only). Near 1 the "
+            "reward still tracks correctness; near 0 or below it no longer does.",
+        ),
+        (
+            "code",
+            """\
+correlated = {label: smooth(frame, SMOOTHING) for label, frame in metrics.items()
+              if "point_biserial" in frame and frame["point_biserial"].notna().any()}
+if correlated:  # runs logged before this metric existed have no column: RETRAIN = True draws it for them
+    plots.plot_training_curves(correlated, study.figures, columns=("point_biserial",), name="04_point_biserial")
+else:
+    print("no run logged point_biserial yet: set RETRAIN = True")""",
+        ),
+        (
+            "md",
             "## Degenerate outputs\n\nFrom the logged samples: the same final answer for different questions "
             "(a template answer), repeated n-grams, missing answers.",
         ),

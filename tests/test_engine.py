@@ -106,7 +106,7 @@ def metric_rows(run_dir: Path) -> list[dict]:
 
 SCHEMA = {
     "step", "time", "method", "reward_mean", "reward_std", "oracle_accuracy", "pseudo_label_accuracy",
-    "reward_accuracy", "majority_share", "distinct_answers", "no_answer_rate", "completion_length",
+    "reward_accuracy", "point_biserial", "majority_share", "distinct_answers", "no_answer_rate", "completion_length",
     "token_entropy", "kl", "learning_rate", "teacher_alpha", "epoch",
 }  # fmt: skip
 

@@ -189,3 +189,61 @@ def test_off_policy_updates_keep_old_log_probabilities(tiny_model_dir: Path, tmp
         buffered[spg] = run.trainer._buffered_inputs
     assert all("old_per_token_logps" not in part for part in buffered[1])  # ratio exactly 1: clip never binds
     assert len(buffered[2]) == 2 and all("old_per_token_logps" in part for part in buffered[2])
+
+
+def test_point_biserial_is_pearsons_r_with_the_ground_truth_reward() -> None:
+    import numpy as np
+
+    from corerl.engine.monitor import point_biserial, rollout_metrics
+
+    rewards, truth = [0.3, -1.2, 0.8, 0.1, None, 2.0], [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    kept = [i for i, r in enumerate(rewards) if r is not None]
+    expected = np.corrcoef([rewards[i] for i in kept], [truth[i] for i in kept])[0, 1]
+    assert point_biserial(rewards, truth) == pytest.approx(expected)
+    assert point_biserial([0.5, 0.5, 0.5], [1.0, 0.0, 1.0]) is None  # constant reward: undefined
+    figures = rollout_metrics(
+        "majority-vote", ["p"] * 4, [r"\boxed{1}", r"\boxed{1}", r"\boxed{2}", r"\boxed{2}"],
+        [1.0, 1.0, 0.0, 0.0], ["2"] * 4, ["1"] * 4,
+    )  # fmt: skip
+    assert figures["point_biserial"] == pytest.approx(-1.0)  # rewards the wrong answer: r = -1
+    assert rollout_metrics("entropy", ["p"], ["x"], [0.1], None, None)["point_biserial"] is None  # no labels
+
+
+def test_hendrycks_grader_is_a_string_match_after_normalisation() -> None:
+    from corerl.evaluate import grade
+    from corerl.graders import hendrycks_equiv
+
+    assert hendrycks_equiv(r"\dfrac{1}{2}", r"\frac12") and hendrycks_equiv(r"\left(1,2\right)", "(1,2)")
+    assert (
+        hendrycks_equiv(r"90^\circ", "90") and hendrycks_equiv(r"\$5", "5") and hendrycks_equiv("x = 3", "3")
+    )
+    assert not hendrycks_equiv("0.25", r"\frac{1}{4}")  # a string match: math-verify would accept it
+    assert grade(["0.25", r"\frac14"], r"\frac{1}{4}", "hendrycks").correct == (False, True)
+    with pytest.raises(ValueError, match="unknown grader"):
+        grade(["1"], "1", "exact")
+
+
+def test_corerl_eval_passes_the_grader(tmp_path: Path, monkeypatch) -> None:
+    from corerl.cli import main
+
+    seen = {}
+
+    def evaluate_model(path, benchmarks, **options):
+        seen.update(options)
+        return _fake_evaluate_model([])(path, benchmarks)
+
+    monkeypatch.setattr("corerl.evaluate.evaluate_model", evaluate_model)
+    main(
+        [
+            "eval",
+            "--model",
+            str(tmp_path),
+            "--benchmarks",
+            "organism",
+            "--grader",
+            "hendrycks",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert seen["grader"] == "hendrycks"

@@ -132,3 +132,23 @@ def test_rows_are_tagged_with_their_views_token_count(trainer) -> None:
     )
     assert output[VIEW_INDEX].tolist() == [0, 1, 0]
     assert output[VIEW_TOKENS].tolist() == [5.0, 1.0, 5.0]
+
+
+@pytest.mark.parametrize("micro_batches", [[[0, 2], [1, 3]], [[0, 1], [2, 3]], [[0], [1], [2], [3]]])
+def test_micro_batches_sum_to_the_one_batch_loss(
+    trainer, monkeypatch, micro_batches: list[list[int]]
+) -> None:
+    """Gradient accumulation (micro_batch_rollouts): each view's token count spans the generation batch,
+    so the micro-batch losses add up to the one-batch loss, even when a micro-batch holds one view."""
+    rephrased = [(0.5, 7), (-1.0, 2)]
+    batch = _batch(rephrased, tag_views=True)
+    whole = _value(trainer.compute_loss(trainer.model, batch))
+    accumulation = len(micro_batches)
+    monkeypatch.setattr(trainer, "current_gradient_accumulation_steps", accumulation)
+    monkeypatch.setattr(trainer.args, "steps_per_generation", accumulation)  # TRL: one generation per step
+    parts = [
+        _value(trainer.compute_loss(trainer.model, rows_of(batch, torch.tensor(rows))))
+        for rows in micro_batches
+    ]
+    assert sum(parts) == pytest.approx(whole, abs=1e-5)
+    assert whole == pytest.approx(_expected(ORIGINAL) + _expected(rephrased), abs=1e-5)

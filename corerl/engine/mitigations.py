@@ -22,7 +22,10 @@ one training path, with the pieces of ``corerl.mitigations``:
 Departures: base-model votes sample at temperature 1.0 for both offline labels and the curriculum
 (SRT samples offline labels with its rollout settings) with the run's prompt, completion length and
 seed. Early stopping keeps the best checkpoint (named in ``early_stopping.json``); ``final/`` is the
-model at the last step, as in every run.
+model at the last step, as in every run. Test-time training departs from TTRL's recipe: TTRL votes over
+``n_votes = 64`` samples and trains on ``n_samples = 32`` of them; here the label is voted over the same
+``num_generations`` rollouts that are trained on (no separate vote count), with the profile's other
+settings (TTRL: 8 prompts per step, lr 5e-7, KL 0.001, 80 epochs over the set).
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ def rollout_metrics(
         "oracle_accuracy": None,
         "pseudo_label_accuracy": None,
         "reward_accuracy": None,
+        "point_biserial": None,
         "majority_share": _mean([majority_vote([answers[i] for i in g]).share for g in groups.values()]),
         "distinct_answers": _mean(
             [
@@ -90,6 +91,8 @@ def rollout_metrics(
         figures["reward_accuracy"] = _mean(
             [float(r is not None and float(r) == float(c)) for r, c in zip(rewards, correct, strict=True)]
         )
+    # arXiv 2603.08660's code: point-biserial correlation of the label-free reward with the GT reward
+    figures["point_biserial"] = point_biserial(rewards, [float(c) for c in correct])
     if pseudo_labels is not None:  # one label per group: the one its first rollout was scored against
         figures["pseudo_label_accuracy"] = _mean(
             [
@@ -101,6 +104,32 @@ def rollout_metrics(
             ]
         )
     return figures
+
+
+def point_biserial(rewards: Sequence[float | None], truth: Sequence[float]) -> float | None:
+    """Pearson correlation of the rewards with the 0/1 ground-truth reward (the point-biserial r).
+
+    Monitoring only (the 2603.08660 study's certainty diagnostic). Unscored rollouts are skipped;
+    None when either side is constant (the correlation is undefined).
+
+    >>> point_biserial([0.9, 0.8, 0.1, 0.2], [1.0, 1.0, 0.0, 0.0]) > 0.9
+    True
+    >>> point_biserial([1.0, 1.0], [1.0, 0.0]) is None
+    True
+    """
+    pairs = [
+        (float(r), t) for r, t in zip(rewards, truth, strict=True) if r is not None and not math.isnan(r)
+    ]
+    if len(pairs) < 2:
+        return None
+    mean_r = sum(r for r, _ in pairs) / len(pairs)
+    mean_t = sum(t for _, t in pairs) / len(pairs)
+    covariance = sum((r - mean_r) * (t - mean_t) for r, t in pairs)
+    spread_r = math.sqrt(sum((r - mean_r) ** 2 for r, _ in pairs))
+    spread_t = math.sqrt(sum((t - mean_t) ** 2 for _, t in pairs))
+    if spread_r < 1e-12 or spread_t < 1e-12:
+        return None
+    return covariance / (spread_r * spread_t)
 
 
 class MonitoredReward:
