@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corerl.rephrase",
     "corerl.organism.cli",
     "corerl.reproduce",
+    "corerl.plan",
 )
 
 
@@ -41,11 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    from corerl.hardware import GpuUnusableError  # light: no torch import
+
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        # Bad input (a missing file, a missing column, an unknown method) is reported in one line;
-        # anything else is a bug and keeps its traceback.
+    except (FileNotFoundError, ValueError, KeyError, GpuUnusableError) as error:
+        # Bad input (a missing file, a missing column, an unknown method) and a GPU torch cannot use
+        # are reported in one line; anything else is a bug and keeps its traceback.
         print(f"corerl {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS
 
 # Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
@@ -43,10 +44,36 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
 TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
 
-# The instruction used by the Co-rewarding paper's prompts.
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+# The GPU profiles' KL coefficient for every method: the Co-rewarding paper trains all baselines under one
+# setup with a low-variance KL loss to a reference (App. C.2); 0.005 is its Co-rewarding-I scripts' value
+# (TRL's k3 estimator is verl's low_var_kl). Its Co-rewarding-II script uses 0.001: a departure for II.
+GPU_BETA = 0.005
+# The Co-rewarding paper's instruction (App. C.2; verl's data_preprocess/math_dataset.py), the default
+# of the GPU profiles and of evaluation. Placement: appended to the question in the user turn, as in
+# Co-rewarding-II's data (Co-rewarding-I's data puts the same sentence in a system prompt instead).
+CO_REWARDING_PROMPT = "{question} Let's think step by step and output the final answer within \\boxed{}."
+# Qwen2.5-Math's instruction, kept as the named option "qwen-math" (not the Co-rewarding paper's).
+QWEN_MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
+MATH_PROMPT = CO_REWARDING_PROMPT
 # The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
 ORGANISM_PROMPT = "Problem: {question}\nSolution:\n"
+# Named prompt templates: ``prompt_template: qwen-math`` in a config (or ``corerl eval --prompt-template``).
+PROMPT_TEMPLATES: dict[str, str] = {
+    "co-rewarding": CO_REWARDING_PROMPT,
+    "qwen-math": QWEN_MATH_PROMPT,
+    "organism": ORGANISM_PROMPT,
+}
+
+
+def resolve_prompt(template: str) -> str:
+    """A template's text: a name of ``PROMPT_TEMPLATES`` is replaced by its text, any other string kept.
+
+    >>> resolve_prompt("qwen-math").startswith("{question}\\nPlease reason step by step")
+    True
+    >>> resolve_prompt("Q: {question}")
+    'Q: {question}'
+    """
+    return PROMPT_TEMPLATES.get(template, template)
 
 
 @dataclass(frozen=True)
@@ -71,11 +98,31 @@ class TrainConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    beta: float = 0.0  # KL coefficient; Co-rewarding-II uses the EMA teacher as reference
+    # KL coefficient, one per profile for every method (a difference in results is a difference in
+    # reward); Co-rewarding-II uses its EMA teacher as the reference, the others the frozen base model.
+    beta: float = 0.0
     loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
     scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
     gradient_accumulation_steps: int = 1
-    prompt_template: str = ORGANISM_PROMPT  # "{question}" is replaced by the question text
+    # Rollouts per forward/backward pass: a step's rollouts (generated in one batch) are trained in
+    # micro-batches of this many (gradient accumulation; DAPO's token-mean loss is unchanged by it), so
+    # the log-probabilities of 32-64 rollouts x 151,936-word logits never sit in memory at once.
+    # None: all of a step's rollouts in one pass (gradient_accumulation_steps applies).
+    micro_batch_rollouts: int | None = None
+    # Wall-clock budget of one call in minutes (None: none). When reached, the run saves a checkpoint
+    # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
+    # budget. A free Colab session lasts at most 12 hours.
+    time_budget_minutes: float | None = None
+    # TRL's multiple updates per rollout batch, so that GRPO's ratio moves off 1 and its clip can bind
+    # (the Spurious Rewards mechanism, arXiv 2506.10947: 8 minibatch updates per rollout batch).
+    # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
+    # one generation per step); num_iterations: passes over each slice.
+    # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
+    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
+    steps_per_generation: int | None = None
+    num_iterations: int = 1
+    # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
+    prompt_template: str = ORGANISM_PROMPT
     chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
     # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
     teacher_alpha_start: float = 0.01
@@ -125,6 +172,10 @@ class TrainConfig:
     # third, 32 samples), cached in <run>/curriculum_votes.json. None: no curriculum.
     curriculum_fraction: float | None = None
     curriculum_samples: int = 32
+    # Vote only where the run can use it (the GPU profiles: 7,500 MATH questions x 32 samples would take
+    # days on a T4): offline labels for the max_steps x questions_per_step questions the run sees, the
+    # curriculum over that many divided by curriculum_fraction; a seeded sample, label-free.
+    votes_for_seen_questions: bool = False
     # Test-time training (TTRL): train a label-free method on at most test_time_questions (<= 128)
     # questions of `data` (a test set, e.g. math500 or organism-test), then evaluate on the same
     # questions before/after training (<run>/test_time_eval.csv, when the set has answers).
@@ -137,6 +188,7 @@ class TrainConfig:
         typed = check_fields(self)  # every field against its annotation and range (corerl.config_checks)
         if typed:
             raise ValueError("invalid training config: " + "; ".join(typed))
+        object.__setattr__(self, "prompt_template", resolve_prompt(self.prompt_template))
         if self.offline_labels and self.method == "majority-vote":
             object.__setattr__(self, "method", "offline-labels")  # SRT: vote once, then fixed labels
         problems = []
@@ -157,8 +209,20 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_rollouts is not None and self.micro_batch_rollouts < 1:
+            problems.append(f"micro_batch_rollouts must be >= 1 or None, got {self.micro_batch_rollouts}")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            problems.append(f"time_budget_minutes must be > 0 or None, got {self.time_budget_minutes}")
+        if self.num_iterations < 1:
+            problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
+        if self.steps_per_generation is not None and self.steps_per_generation < 1:
+            problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
+        if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
+            problems.append(  # Co-rewarding-I sums one token-mean per view (corerl.engine.pairs)
+                f"co-rewarding-1 needs a token-mean loss_type ({', '.join(VIEW_LOSS_TYPES)}), got {self.loss_type!r}"
+            )
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
             problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")
         problems += self._mitigation_problems()
@@ -216,32 +280,43 @@ class TrainConfig:
 PROFILES: dict[str, dict[str, Any]] = {
     # CPU, fp32, the organism's tiny base model and data; seconds per step.
     "tiny": {},
-    # Free Colab/Kaggle T4: 16 GB, fp16 (no bf16), Unsloth 4-bit QLoRA, vLLM colocated.
+    # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
+    # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/plan.py).
+    # Qwen3-1.7B-Base is the paper's Table 7 model; a smaller Qwen3 saves little here, since HF decoding
+    # time is set by the 28 layers both sizes have, not by their width.
     "t4": {
         "model": "unsloth/Qwen3-1.7B-Base",
         "data": "math-train",
-        "questions_per_step": 4,
+        "questions_per_step": 4,  # 32 rollouts a step (Co-rewarding-I: 64, both views)
         "num_generations": 8,
-        "max_completion_length": 1024,
+        "max_completion_length": 512,  # cuts the longest MATH solutions: a free-tier compromise
         "learning_rate": 5e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
-        "warmup_steps": 10,
-        "max_steps": 300,
+        "warmup_steps": 3,
+        "max_steps": 30,
+        "micro_batch_rollouts": 8,  # log-probs of 8 rollouts at a time: 64 rollouts fit 15 GB
+        "time_budget_minutes": 60.0,  # ~2x the planned time of one run: checkpoint and stop, then resume
         "prompt_template": MATH_PROMPT,
         "chat": True,
         "use_cpu": False,
         "cpu_threads": None,
         "precision": "fp16",
         "lora": True,
-        "lora_rank": 32,
-        "lora_alpha": 64,
+        "lora_rank": 16,  # ~210 MB per checkpoint with Adam state (rank 32: ~420 MB), see save_steps
+        "lora_alpha": 32,
         "load_in_4bit": True,
         "use_unsloth": True,
-        "use_vllm": True,
+        "use_vllm": False,  # not installed by the install cell (README: why); True uses it when importable
         "vllm_gpu_memory_utilization": 0.35,
         "gradient_checkpointing": True,
-        "save_steps": 25,
-        "sample_every": 10,
+        # One checkpoint kept, written every 15 steps and at a time-budget stop: files deleted through
+        # Colab's Drive mount stay in Drive's trash and count against the 15 GB free quota.
+        "save_steps": 15,
+        "save_total_limit": 1,
+        "sample_every": 5,
+        "curriculum_samples": 8,  # SRT: 32; 8 keeps notebook 05 inside 3 T4-hours
+        "votes_for_seen_questions": True,
     },
     # A100/H100: bf16, larger batches and completions, same recipe.
     "a100": {
@@ -251,6 +326,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "num_generations": 8,
         "max_completion_length": 2048,
         "learning_rate": 3e-6,
+        "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 10,
         "max_steps": 500,
@@ -269,6 +345,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gradient_checkpointing": True,
         "save_steps": 50,
         "sample_every": 10,
+        "votes_for_seen_questions": True,
     },
 }
 
@@ -342,14 +419,24 @@ def from_yaml(text: str) -> TrainConfig:
     return TrainConfig(**values)
 
 
+# Fields that change how a call runs, not what it trains: a resumed run may change them.
+SESSION_FIELDS: frozenset[str] = frozenset({"time_budget_minutes", "progress"})
+
+
 def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """Field-by-field differences, as ``"name: saved -> current"`` lines (empty when equal).
 
-    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2))
+    ``SESSION_FIELDS`` (the time budget, the progress bar) are not differences.
+
+    >>> config_differences(TrainConfig(seed=1), TrainConfig(seed=2, time_budget_minutes=60))
     ['seed: 1 -> 2']
     """
     before, after = to_dict(saved), to_dict(current)
-    return [f"{name}: {before[name]!r} -> {after[name]!r}" for name in before if before[name] != after[name]]
+    return [
+        f"{name}: {before[name]!r} -> {after[name]!r}"
+        for name in before
+        if before[name] != after[name] and name not in SESSION_FIELDS
+    ]
 
 
 # Where a run lives and how it reports progress do not change what it computes: a run folder moved

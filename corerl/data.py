@@ -21,7 +21,17 @@ if TYPE_CHECKING:
     import datasets
 
 logger = logging.getLogger(__name__)
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def _data_dir() -> Path:
+    """The shipped data: ``corerl/_data`` in an installed wheel (pyproject maps ``data/`` there), else the
+    checkout's top-level ``data/`` (a source checkout or an editable install)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_data"
+    return installed if installed.is_dir() else package.parent / "data"
+
+
+DATA_DIR = _data_dir()
 SCHEMA = ("id", "question", "answer", "rephrased")
 QUESTION_ALIASES = ("question", "problem")
 ANSWER_ALIASES = ("answer", "final_answer", "solution")

@@ -7,7 +7,9 @@ answers extracted (last ``\\boxed{}``) and graded against the ground truth with 
 - ``maj@k``: the share of questions whose majority answer (``corerl.voting.majority_vote``, the
   same vote as training) is correct;
 - ``pass@k``: the share of questions with at least one correct completion;
-- ``no_answer_rate``: the share of completions without a final answer.
+- ``no_answer_rate``: the share of completions without a final answer;
+- on the ``organism`` benchmark only, ``strategy/<name>``: the share of completions of each organism
+  strategy (``corerl.organism.strategies``: worked-correct, worked-wrong, the shortcuts, ...).
 Greedy decoding (temperature 0) makes the k samples identical, so it is evaluated with k = 1.
 
 The results are a tidy table (benchmark, model, metric, k, temperature, value, n), values as
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.answers import answers_match, extract_answer
+from corerl.config import MATH_PROMPT, resolve_prompt
 from corerl.generation import Prompt
 from corerl.voting import majority_vote
 
@@ -41,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The Co-rewarding paper's instruction (the same text as corerl.config.MATH_PROMPT).
-MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 ORGANISM = "organism"
 ORGANISM_TEST_SIZE = 200  # questions in the organism's held-out benchmark when no limit is given
 RESULT_COLUMNS: tuple[str, ...] = ("benchmark", "model", "metric", "k", "temperature", "value", "n")
@@ -51,14 +52,16 @@ Formatter = Callable[[str], Prompt]
 
 
 def make_formatter(template: str = MATH_PROMPT, *, chat: bool = True) -> Formatter:
-    """A question -> prompt function: ``template`` with ``{question}`` replaced, as a user message
-    when ``chat`` (rendered with the tokenizer's chat template at generation time).
+    """A question -> prompt function: ``template`` (or a name of ``corerl.config.PROMPT_TEMPLATES``;
+    default: the Co-rewarding paper's instruction) with ``{question}`` replaced, as a user message when
+    ``chat`` (rendered with the tokenizer's chat template at generation time).
 
     >>> make_formatter("Q: {question}", chat=False)("1+1?")
     'Q: 1+1?'
     >>> make_formatter("Q: {question}")("1+1?")
     [{'role': 'user', 'content': 'Q: 1+1?'}]
     """
+    template = resolve_prompt(template)
     if "{question}" not in template:
         raise ValueError("prompt template must contain {question}")
 
@@ -108,6 +111,18 @@ def summarize(grades: Sequence[Grade], answers: Sequence[Sequence[str | None]]) 
         "pass@k": sum(any(g.correct) for g in grades) / len(grades),
         "no_answer_rate": sum(a is None for group in answers for a in group) / completions,
     }
+
+
+def _organism_strategies(
+    questions: Sequence[str], completions: Sequence[Sequence[str]], truths: Sequence[str]
+) -> dict[str, float]:
+    """The organism's strategy shares over every completion of every question (``strategy/<name>``)."""
+    from corerl.organism.strategies import strategy_metrics
+
+    rows = [
+        (q, text, t) for q, group, t in zip(questions, completions, truths, strict=True) for text in group
+    ]
+    return strategy_metrics(*(list(column) for column in zip(*rows, strict=True)))
 
 
 def load_benchmark(name: str, *, limit: int | None = None) -> tuple[str, datasets.Dataset, Formatter | None]:
@@ -237,7 +252,10 @@ def evaluate(
         )
         answers = [[extract_answer(text) for text in group] for group in completions]
         grades = [grade(group, truth) for group, truth in zip(answers, truths, strict=True)]
-        for metric, value in summarize(grades, answers).items():
+        figures = summarize(grades, answers)
+        if name == ORGANISM:
+            figures.update(_organism_strategies(questions, completions, truths))
+        for metric, value in figures.items():
             rows.append(
                 {
                     "benchmark": name,
@@ -278,13 +296,15 @@ def evaluate_model(
     model_name: str | None = None,
     backend: str = "auto",
     device: str | None = None,
+    base_model: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Evaluation:
     """Load a model (hub id, local path, checkpoint or PEFT adapter) and :func:`evaluate` it.
 
     One call for a before/after comparison: ``evaluate_model(base)`` then
     ``evaluate_model(run_dir / "checkpoint-N")``. ``model_name`` defaults to the path's last
-    component; ``options`` go to :func:`evaluate`.
+    component; ``base_model`` is the model a PEFT adapter applies to (``corerl.generation.load_model``);
+    ``options`` go to :func:`evaluate`.
     """
     from corerl.data import DATASETS
     from corerl.generation import load_model
@@ -300,7 +320,7 @@ def evaluate_model(
                 f"unknown benchmark(s) {unknown}: neither a dataset file nor one of "
                 f"{', '.join([*DATASETS, ORGANISM])}"
             )
-    model, tokenizer = load_model(name_or_path, device=device, backend=backend)  # type: ignore[arg-type]
+    model, tokenizer = load_model(name_or_path, device=device, backend=backend, base_model=base_model)  # type: ignore[arg-type]
     name = model_name or Path(str(name_or_path)).name or str(name_or_path)
     return evaluate(model, tokenizer, benchmarks, model_name=name, **options)
 
@@ -313,7 +333,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample k completions per question and grade them; writes results.csv, "
         "results.json and samples.jsonl into --out.",
     )
-    parser.add_argument("--model", required=True, help="hub id, local model path, checkpoint or PEFT adapter")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local model path, checkpoint, PEFT adapter, or a run directory (its final/; "
+        "an early-stopped run: its best checkpoint)",
+    )
     parser.add_argument(
         "--benchmarks",
         default="math500",
@@ -331,7 +356,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--prompt-template",
         default=None,
-        help="prompt with {question} (default: the math instruction; organism: its own)",
+        help="prompt with {question}, or a name: co-rewarding (default: the Co-rewarding paper's "
+        "instruction), qwen-math (Qwen-Math's); organism: its own format",
     )
     parser.add_argument("--no-chat", action="store_true", help="do not apply the tokenizer's chat template")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto")
@@ -360,10 +386,16 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
     check_output_dir(args.out)
+    from corerl.mitigations import evaluation_model
+
+    model, name = Path(args.model), args.name
+    is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))
+    if model.is_dir() and not is_model:  # a run directory: its final/ or, early-stopped, its best checkpoint
+        model, name = evaluation_model(model), name or model.name
     evaluation = evaluate_model(
-        args.model,
+        str(model),
         benchmarks,
-        model_name=args.name,
+        model_name=name,
         backend=args.backend,
         k=args.k,
         temperature=args.temperature,

@@ -7,12 +7,20 @@ repetition penalty, whatever the checkpoint's ``generation_config.json`` says (b
 ship top-k 20 or a repetition penalty, which would silently change the evaluation); temperature 0 is
 greedy decoding.
 
+Stopping: a completion ends at the tokenizer's EOS or at the chat template's end-of-turn token
+(:func:`end_of_turn_ids`; ``<|im_end|>`` for ChatML models, whose base checkpoints' EOS is
+``<|endoftext|>``), so that the answer graded is the one of the model's own turn, not of a turn it
+went on to invent.
+
 Determinism: the HF path seeds torch once per call, so the same model, prompts, seed and batch size
 give the same samples on CPU. The vLLM path passes the seed to vLLM's sampler.
 
 :func:`load_model` picks the backend: vLLM only when it imports and CUDA is present (it is never
-imported otherwise), else transformers. A PEFT adapter directory is loaded on its base model and
-merged, so LoRA checkpoints evaluate like full ones.
+imported otherwise), else transformers. A PEFT adapter directory is applied to its base model loaded
+through the same transformers loader, at the same precision, as that base model alone, and merged
+there: a QLoRA adapter is never merged into a 4-bit model (which would requantize the merged
+weights and mix quantization loss into the measured gain), so base and trained models are compared
+through one path. A base that is itself a quantized checkpoint is refused; pass the 16-bit one.
 """
 
 from __future__ import annotations
@@ -42,6 +50,29 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
             "or a tokenizer with a chat template"
         )
     return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+
+
+END_OF_TURN_MARK = "\x00corerl-end-of-turn\x00"
+
+
+def end_of_turn_ids(tokenizer: Any) -> list[int]:
+    """The tokens that end the model's turn: the tokenizer's EOS, then the chat template's end of turn.
+
+    The end of turn is the special token the template writes right after an assistant message
+    (found by rendering one), so that ChatML, Llama-3 or Gemma templates need no list of names. A
+    tokenizer without a chat template gives its EOS alone.
+    """
+    ids = [] if tokenizer.eos_token_id is None else [int(tokenizer.eos_token_id)]
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": "1"}, {"role": "assistant", "content": END_OF_TURN_MARK}]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+        after = rendered.rsplit(END_OF_TURN_MARK, 1)[-1] if END_OF_TURN_MARK in rendered else ""
+        following = tokenizer(after, add_special_tokens=False)["input_ids"][:1] if after else []
+        special = set(tokenizer.all_special_ids) | {
+            index for index, token in tokenizer.added_tokens_decoder.items() if token.special
+        }
+        ids += [int(token) for token in following if token in special and token not in ids]
+    return ids
 
 
 def is_vllm_engine(model: Any) -> bool:
@@ -88,10 +119,12 @@ def generate(
     if empty:
         raise ValueError(f"prompt(s) {empty[:5]} tokenize to nothing; give each prompt some text")
     samples_per_prompt = 1 if temperature == 0 else n
+    stop_ids = end_of_turn_ids(tokenizer)
     if is_vllm_engine(model):
         completions = _generate_vllm(
             model,
             encoded,
+            stop_ids=stop_ids,
             n=samples_per_prompt,
             temperature=temperature,
             top_p=top_p,
@@ -104,6 +137,7 @@ def generate(
             model,
             tokenizer,
             encoded,
+            stop_ids=stop_ids,
             n=samples_per_prompt,
             temperature=temperature,
             top_p=top_p,
@@ -122,6 +156,7 @@ def _generate_hf(
     tokenizer: Any,
     encoded: list[list[int]],
     *,
+    stop_ids: list[int],
     n: int,
     temperature: float,
     top_p: float,
@@ -146,7 +181,7 @@ def _generate_hf(
         top_k=0 if sampling else None,  # no top-k: sample the full distribution, as vLLM does
         num_beams=1,
         pad_token_id=pad_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=stop_ids or None,  # EOS and the chat template's end of turn
     )
     # One row per sample, longest prompts first so that each batch carries little padding.
     rows = sorted(
@@ -190,6 +225,7 @@ def _generate_vllm(
     llm: Any,
     encoded: list[list[int]],
     *,
+    stop_ids: list[int],
     n: int,
     temperature: float,
     top_p: float,
@@ -207,6 +243,7 @@ def _generate_vllm(
         top_p=top_p,
         max_tokens=max_new_tokens,
         seed=seed,
+        stop_token_ids=stop_ids,  # vLLM stops at the tokenizer's EOS anyway; this adds the end of turn
         skip_special_tokens=True,
     )
     outputs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=progress)
@@ -214,16 +251,35 @@ def _generate_vllm(
 
 
 def vllm_available() -> bool:
-    """True when CUDA is present and vLLM imports (vLLM is never imported without CUDA)."""
-    import torch
+    """True when CUDA is present and vLLM imports (vLLM is never imported without CUDA).
 
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    Any exception of the import counts as unavailable: a preinstalled vLLM built for another torch
+    raises more than ImportError.
+    """
+    from corerl.engine.model import import_error
+
+    reason = import_error("vllm")
+    if reason and reason != "no CUDA GPU":
+        logger.warning("vllm cannot be imported (%s): generating with transformers", reason)
+    return reason is None
+
+
+def default_dtype(device: str, capability: tuple[int, int] | None = None) -> str:
+    """bfloat16 on GPUs with native bf16 (compute capability >= 8.0), float16 on older ones (a T4:
+    ``torch.cuda.is_bf16_supported()`` says True there, counting slow emulation), float32 on CPU.
+
+    >>> default_dtype("cuda", (7, 5)), default_dtype("cuda", (8, 6)), default_dtype("cpu")
+    ('float16', 'bfloat16', 'float32')
+    """
+    if not device.startswith("cuda"):
+        return "float32"
+    from corerl.hardware import bf16_supported
+
+    if capability is None:
+        import torch
+
+        capability = tuple(torch.cuda.get_device_capability(device))
+    return "bfloat16" if bf16_supported(capability) else "float16"
 
 
 def load_model(
@@ -233,8 +289,13 @@ def load_model(
     backend: Backend = "auto",
     dtype: str | None = None,
     gpu_memory_utilization: float = 0.5,
+    base_model: str | os.PathLike[str] | None = None,
 ) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` for :func:`generate`.
+
+    For a PEFT adapter, ``base_model`` is the model it applies to (default: the adapter config's
+    ``base_model_name_or_path``); it is loaded exactly as ``load_model(base_model)`` would load it
+    with transformers, then the adapter is merged into those 16/32-bit weights.
 
     ``backend="auto"`` uses vLLM when :func:`vllm_available` and the path is a full model (not a
     PEFT adapter), else transformers. ``device`` defaults to ``cuda`` when present, else ``cpu``;
@@ -255,12 +316,11 @@ def load_model(
     source = str(path) if path.exists() else source
     is_adapter = (path / "adapter_config.json").is_file()
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        from corerl.hardware import cuda_usable
+
+        device = "cuda" if cuda_usable() else "cpu"
     if dtype is None:
-        if device.startswith("cuda"):
-            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        else:
-            dtype = "float32"
+        dtype = default_dtype(device)
     if backend == "vllm" and not vllm_available():
         raise ValueError("backend 'vllm' needs CUDA and an installed vllm; use backend 'hf' or 'auto'")
     use_vllm = backend == "vllm" or (
@@ -278,14 +338,16 @@ def load_model(
 
     torch_dtype = getattr(torch, dtype)
     if is_adapter:
-        from peft import AutoPeftModelForCausalLM
+        from peft import PeftModel
 
-        model = AutoPeftModelForCausalLM.from_pretrained(source, dtype=torch_dtype).merge_and_unload()
+        base = adapter_base(path, base_model)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+        model = PeftModel.from_pretrained(model, source).merge_and_unload()
     else:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     tokenizer_source = source
     if is_adapter and not (path / "tokenizer_config.json").is_file():
-        tokenizer_source = model.config.name_or_path  # the adapter's base model
+        tokenizer_source = base
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -294,3 +356,28 @@ def load_model(
     model.eval()
     logger.info("loaded %s on %s (%s) with transformers", source, device, dtype)
     return model, tokenizer
+
+
+def adapter_base(adapter: Path, base_model: str | os.PathLike[str] | None = None) -> str:
+    """The model a PEFT adapter is applied to for evaluation: ``base_model`` or the adapter's own base.
+
+    Raises ValueError when that base is a quantized checkpoint (a ``quantization_config`` in its
+    config, e.g. Unsloth's ``*-bnb-4bit``): merging into it would requantize the trained weights.
+    """
+    import json
+
+    from transformers import AutoConfig
+
+    if base_model is None:
+        base_model = json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        if not base_model:
+            raise ValueError(
+                f"{adapter}/adapter_config.json names no base_model_name_or_path; pass base_model"
+            )
+    base = str(Path(base_model).expanduser()) if Path(base_model).expanduser().exists() else str(base_model)
+    if getattr(AutoConfig.from_pretrained(base), "quantization_config", None) is not None:
+        raise ValueError(
+            f"the base model {base} of adapter {adapter} is a quantized checkpoint: evaluating the merge "
+            "would requantize the trained weights; pass base_model= the 16-bit model the run was configured with"
+        )
+    return base

@@ -5,7 +5,8 @@ Standalone pieces; ``corerl train`` applies them through ``TrainConfig`` fields 
 - :class:`EarlyStopping`: a ``TrainerCallback`` that scores the policy on a small labelled slice
   (default 1% of the training set, :func:`split_validation`) every ``eval_steps`` steps, has the
   Trainer checkpoint each new best, and stops after ``patience`` evaluations without improvement.
-  The only place in a label-free run where labels are read.
+  The only place in a label-free run where labels are read. :func:`evaluation_model` gives the
+  model an early-stopped run is evaluated with: its best checkpoint, never ``final/``.
 - :func:`offline_labels`: k samples per training question from the frozen base model, voted once
   with ``corerl.voting.majority_vote``; labels and shares are saved to a file and reused (a resumed
   run never recomputes them). The labels go to ``corerl.rewards.offline_label_reward`` through the
@@ -212,6 +213,30 @@ class EarlyStopping(TrainerCallback):
         _write_atomically(self.output_dir / self.state_filename, json.dumps(payload, indent=1))
 
 
+def evaluation_model(run_dir: str | os.PathLike[str]) -> Path:
+    """The model a run's results come from: early stopping's best checkpoint when the run used early
+    stopping (its ``early_stopping.json``), else ``final/``.
+
+    The checkpoint is found by the recorded best step inside ``run_dir``, so a run directory that
+    moved (Drive, Kaggle) still resolves. Raises FileNotFoundError when the best checkpoint is gone,
+    ValueError when early stopping never evaluated.
+    """
+    run_dir = Path(run_dir)
+    history = run_dir / EarlyStopping.state_filename
+    if not history.is_file():
+        return run_dir / "final"
+    try:
+        best_step = json.loads(history.read_text(encoding="utf-8"))["best_step"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{history}: not an early-stopping history ({error})") from None
+    if best_step is None:
+        raise ValueError(f"{history}: early stopping never evaluated, so the run has no best checkpoint")
+    best = run_dir / f"checkpoint-{int(best_step)}"
+    if not best.is_dir():
+        raise FileNotFoundError(f"{best}: the best checkpoint named by {history} is missing")
+    return best
+
+
 # ------------------------------------------------------- base-model votes: offline labels, curriculum
 
 
@@ -241,7 +266,8 @@ def base_model_votes(
     """The frozen model's majority vote per question, computed once and cached in ``path`` (JSON).
 
     Returns one record per dataset row, in row order: id, label (None when no sample answered),
-    share (label count / k), valid (samples with an answer). Reads only ``id`` and ``question``
+    share (label count / samples with an answer, SRT's majority share, ``Vote.share``), valid (samples
+    with an answer). Reads only ``id`` and ``question``
     (never ``answer``). The file records k, temperature, top_p, max_new_tokens and seed; a file
     made with other settings or for other questions is an error, not silently reused. Votes are
     saved every ``chunk_size`` questions, so an interrupted pass resumes where it stopped; when the
@@ -264,6 +290,7 @@ def base_model_votes(
         "top_p": top_p,
         "max_new_tokens": max_new_tokens,
         "seed": seed,
+        "share": "count/parseable",  # SRT's majority share (files made before it used count/k)
     }
     votes: dict[str, dict[str, Any]] = {}
     if path.is_file():

@@ -21,7 +21,6 @@ on the organism.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import platform
@@ -50,12 +49,13 @@ GPU_MODELS: dict[str, str] = {
 # Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
 EVALUATION: dict[str, dict[str, Any]] = {
     "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
+    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets)
     "t4": {
         "benchmarks": ("math500", "gsm8k", "amc"),
-        "questions": 100,
+        "questions": 50,
         "k": 4,
-        "max_new_tokens": 1024,
-        "batch_size": 32,
+        "max_new_tokens": 512,
+        "batch_size": 64,
     },
     "a100": {
         "benchmarks": ("math500", "gsm8k", "amc"),
@@ -81,11 +81,15 @@ TINY_THREADS = 1  # torch threads in a tiny-profile kernel (see Study.__post_ini
 
 
 def resolve_profile(profile: str = "auto") -> str:
-    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``."""
-    if profile == "auto":
-        import torch
+    """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``.
 
-        return "t4" if torch.cuda.is_available() else "tiny"
+    Never silently ``tiny`` on a GPU machine: where an NVIDIA GPU is present but torch cannot use it,
+    ``auto`` raises ``corerl.hardware.GpuUnusableError`` naming the versions and the fix.
+    """
+    if profile == "auto":
+        from corerl.hardware import cuda_usable
+
+        return "t4" if cuda_usable() else "tiny"
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (choose from auto, {', '.join(PROFILES)})")
     return profile
@@ -140,13 +144,13 @@ class Study:
             # extra threads cost a lot: evaluating 200 questions x 4 samples took 3 s on 1 thread and
             # 108 s on 2 while other jobs ran (measured on a 2-core machine).
             torch.set_num_threads(self.threads or TINY_THREADS)
-        elif importlib.util.find_spec("unsloth") is not None:
-            import torch
+        else:
+            from corerl.engine.model import import_error
 
-            if torch.cuda.is_available():
-                # Unsloth must be imported before transformers/trl/peft, which the notebook's first
-                # sampling or evaluation cell would import (../shared/notes/stack.md).
-                import unsloth  # noqa: F401
+            # Unsloth must be imported before transformers/trl/peft, which the notebook's first
+            # sampling or evaluation cell would import (../shared/notes/stack.md); import_error tries it
+            # (only on CUDA) and says why it could not.
+            import_error("unsloth")
         self.root = Path(self.root) if self.root is not None else storage_root()
         self.figures = Path(self.figures)
         self.runs_dir = self.root / (f"{self.profile}-smoke" if self.smoke else self.profile)
@@ -178,9 +182,15 @@ class Study:
         """The config of run ``name`` (default: the method, suffixed by a non-default prior).
 
         Precedence: the profile, then ``overrides`` (the notebook's choices for this run), then the
-        study's ``steps``, then smoke mode (which caps steps and data whatever was asked).
+        study's ``steps``, then smoke mode (which caps steps and data whatever was asked). ``beta``
+        (the KL coefficient) cannot be set per run: one value per profile for every method.
         """
         name = name or (method if prior == "aligned" else f"{method}-{prior}")
+        if "beta" in overrides:  # Co-rewarding App. C.2: every method under the same setup
+            raise ValueError(
+                f"run {name!r}: beta is one setting per profile for every method; set it for the whole "
+                "study (Study(overrides={'beta': ...})), not per run"
+            )
         values: dict[str, Any] = {"seed": self.seed, "model": self.base_model(prior), "organism_prior": prior}
         values.update(self.overrides)
         values.update(overrides)
@@ -260,8 +270,8 @@ class Study:
                 logger.info("loading the finished run %s", run_dir)
                 return run_dir
             logger.info("resuming the interrupted run %s", run_dir)
-            return train(config, resume=True, dataset=dataset)
-        return train(config, dataset=dataset)
+            return _finished(train(config, resume=True, dataset=dataset))
+        return _finished(train(config, dataset=dataset))
 
     def metrics(self, name: str) -> pd.DataFrame:
         """A run's ``metrics.jsonl`` as a frame (``corerl.collapse.read_metrics``)."""
@@ -293,16 +303,24 @@ class Study:
     ) -> pd.DataFrame:
         """Evaluate a run's final model (or ``model``), cached in ``<runs>/eval/<name>.csv``.
 
-        ``name`` is the row label of the results table; ``model`` defaults to ``<runs>/<name>/final``;
+        ``name`` is the row label of the results table; ``model`` defaults to the run's
+        ``corerl.mitigations.evaluation_model`` (``final/``, or early stopping's best checkpoint);
         ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
         Prompts are the training ones (the config's template and chat setting).
+
+        One path for every model, base or trained: transformers (``backend="hf"``) at the profile's
+        16-bit precision (float32 on a CPU). A run's LoRA adapter is applied to the 16-bit base model
+        its ``config.yaml`` names and merged there, never into the 4-bit model it trained on, so the
+        difference to the base row is the adapter's, not requantization's.
         """
         import pandas as pd
 
         from corerl.evaluate import evaluate_model, save_results
+        from corerl.mitigations import evaluation_model
 
         cache = self.runs_dir / "eval" / f"{name}.csv"
-        path = Path(model) if model is not None else self.runs_dir / name / "final"
+        # SRT early stopping: an early-stopped run is evaluated at its best checkpoint, not final/
+        path = Path(model) if model is not None else evaluation_model(self.runs_dir / name)
         # A cached evaluation is stale when the model was written after it (a run trained again).
         fresh = cache.is_file() and (not path.exists() or cache.stat().st_mtime >= path.stat().st_mtime)
         if fresh and not self.retrain:
@@ -315,6 +333,8 @@ class Study:
             str(path),
             benchmarks if isinstance(benchmarks, Mapping) else list(benchmarks or self.benchmarks),
             model_name=name,
+            backend="hf",
+            base_model=_run_base_model(path),
             k=settings["k"],
             batch_size=settings["batch_size"],
             max_new_tokens=settings["max_new_tokens"],
@@ -413,6 +433,27 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
         if column in smoothed.columns:
             smoothed[column] = smoothed[column].astype(float).rolling(window, min_periods=1).mean()
     return smoothed
+
+
+class RunInterrupted(RuntimeError):
+    """A run stopped at its time budget: checkpointed; running the same cell again resumes it."""
+
+
+def _finished(run_dir: Path) -> Path:
+    from corerl.engine.run import is_finished
+
+    if not is_finished(run_dir):
+        raise RunInterrupted(
+            f"{run_dir} stopped at its time budget (time_budget_minutes) and saved a checkpoint: run this "
+            "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
+        )
+    return run_dir
+
+
+def _run_base_model(path: Path) -> str | None:
+    """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
+    saved = path.parent / "config.yaml"
+    return from_yaml(saved.read_text()).model if saved.is_file() else None
 
 
 def _free_memory() -> None:

@@ -7,7 +7,9 @@ The rule, chosen once for the whole package (methods.md lists how the papers dif
   candidates that ``answers_match`` are merged too (closer to the scaling study's sympy voting);
 - a tie goes to the candidate seen first, so the vote is deterministic given the rollout order;
 - ``min_share`` is SRT's optional threshold tau: below it there is no label.
-The share is ``count / total`` (all rollouts, answered or not), as SRT's majority frequency.
+The share is ``count / valid``: the majority count over the number of PARSEABLE answers, as SRT's code
+computes it (``self_learning.py``; SRT's paper text says "of all generations"). SRT's tau and the
+curriculum's ranking (``corerl.mitigations``) use this share.
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ class Vote:
 
     @property
     def share(self) -> float:
-        """The label's share of all rollouts (0.0 when there were none)."""
-        return self.count / self.total if self.total else 0.0
+        """The label's share of the parseable answers, SRT's majority share (0.0 when none parsed).
+
+        >>> Vote(label="4", count=2, valid=4, total=8).share
+        0.5
+        """
+        return self.count / self.valid if self.valid else 0.0  # SRT code: count / parseable answers
 
 
 def majority_vote(
@@ -46,6 +52,8 @@ def majority_vote(
     ('7', None)
     >>> majority_vote(["a", "b"]).label, majority_vote(["a", "b", "b"], min_share=0.7).label
     ('a', None)
+    >>> majority_vote(["3", "3", None, None], min_share=0.7).label  # share 2/2 of the parseable answers
+    '3'
     """
     normalized = [normalize_answer(answer) for answer in answers]
     counts: dict[str, int] = {}
@@ -61,7 +69,7 @@ def majority_vote(
     # max() keeps the first maximal key in insertion (first-seen) order: ties go to the first seen.
     label = max(counts, key=counts.__getitem__)
     count = counts[label]
-    if total and count / total < min_share:  # SRT's tau: not confident enough to label.
+    if count / valid < min_share:  # SRT's tau on count / parseable answers: not confident enough to label.
         return Vote(label=None, count=count, valid=valid, total=total)
     return Vote(label=label, count=count, valid=valid, total=total)
 

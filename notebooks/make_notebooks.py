@@ -25,37 +25,34 @@ BRANCH = "main"
 PARAMETERS = """\
 # Parameters: papermill and `corerl reproduce` inject new values in a cell right after this one.
 PROFILE = "auto"  # "auto": t4 on a CUDA GPU, else tiny | "tiny": CPU organism, minutes | "t4": Colab/Kaggle T4, real 1.7B model, hours | "a100"
-STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 300; more steps show slower dynamics such as collapse, cost grows linearly
+STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 30 (fits a free T4 quota: corerl plan --profile t4); more steps show slower dynamics such as collapse, cost grows linearly
 MODEL = None  # base model, hub id or path; None for the profile's: the organism's aligned model, built here once, on tiny; Qwen3-1.7B-Base on t4
 SMOKE = False  # True: 2 steps and a few questions everywhere, to check the notebook runs; the numbers then mean nothing
 RETRAIN = False  # False: finished runs are loaded, interrupted ones resumed; True: retrain the runs this notebook uses, shared with others
 RUNS_DIR = None  # runs, checkpoints, evaluations; None: Google Drive or /kaggle/working when present, which survives a disconnect, else ./runs
 FIGURES_DIR = "figures"  # figures are written here as PNG and SVG
 SMOOTHING = 10  # training curves are rolling means over this many steps; 1 shows raw values, honest but noisy: a tiny step sees 16 rollouts
-EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 100; more gives tighter numbers and slower evaluation
+EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 50; more gives tighter numbers and slower evaluation
 USE_DRIVE = True  # on Colab: mount Google Drive so checkpoints survive a disconnect; asks permission once
 SEED = 0  # one seed for data order, sampling and initialisation"""
 
-INSTALL = f"""\
-# Install the pinned stack on Colab / Kaggle. Skipped when corerl is already importable (local runs, CI).
-import importlib.util
-import shutil
-import subprocess
-import sys
+# The install cell runs corerl/install.py (standard library only) before corerl exists: its source is
+# copied here, so the cell and CI's dry-run check (tests/test_install.py) read the same pins.
+INSTALL_SOURCE = (HERE.parent / "corerl" / "install.py").read_text().replace("from __future__ import annotations\n", "")
+INSTALL = (
+    "# @title Install the pinned stack (Colab / Kaggle; skipped when corerl is already importable)\n"
+    "# Keeps the platform's CUDA torch, installs the exact pins (corerl/install.py, copied below), prints\n"
+    "# every package it installed and the time taken; no runtime restart unless it says so.\n"
+    + INSTALL_SOURCE
+    + f"""
 
 if importlib.util.find_spec("corerl") is None:
-    # Exact pins: corerl overrides private TRL hooks, and Unsloth accepts only this range.
-    stack = ["torch==2.13.0", "transformers==5.17.0", "trl==1.14.2", "datasets==4.8.5", "peft==0.21.2",
-             "accelerate==1.15.0", "math-verify==0.9.0"]
-    if shutil.which("nvidia-smi"):  # Unsloth (4-bit QLoRA) imports only with a CUDA GPU
-        stack += ["unsloth==2026.10.1", "bitsandbytes"]
-    corerl = "corerl @ git+https://github.com/{REPOSITORY}.git@{BRANCH}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *stack, corerl], check=True)
-    importlib.invalidate_caches()  # let this running kernel import what was just installed
+    install("corerl @ git+https://github.com/{REPOSITORY}.git@{BRANCH}")
 if USE_DRIVE and "google.colab" in sys.modules:
     from google.colab import drive
 
     drive.mount("/content/drive")"""
+)
 
 SETUP = """\
 %matplotlib inline
@@ -88,6 +85,15 @@ COMMON_INTRO = (
     "Run all. On a CPU the `tiny` profile trains the model organism (a small arithmetic task and tiny models "
     "built on this machine) in minutes; on a Colab/Kaggle T4 the `t4` profile trains Qwen3-1.7B-Base with "
     "Unsloth QLoRA. Runs that already exist in `RUNS_DIR` are loaded, not retrained."
+)
+
+STRATEGY_INTRO = (
+    "## Strategy shares\n\nOn the organism every rollout's strategy is recognised from its text "
+    "(`corerl.organism.strategies`): a worked solution (lines `a op b = c`, then `\\boxed{}`) whose answer is "
+    "right or wrong, a shortcut that boxes the question's first or its last number, no answer, or something "
+    "else. The share of each among all rollouts of a step (monitoring only: the ground truth splits "
+    "worked-correct from worked-wrong and never reaches a reward), rolling means over `SMOOTHING` steps. "
+    "Real datasets have no such classes: the cell is skipped off the organism."
 )
 
 NOTEBOOKS: dict[str, tuple[str, list[tuple[str, str]]]] = {}
@@ -216,6 +222,13 @@ smoothed = {method: smooth(frame, SMOOTHING) for method, frame in metrics.items(
 plots.plot_reward_vs_accuracy(smoothed, study.figures, name="01_reward_vs_accuracy")""",
         ),
         ("code", 'plots.plot_training_curves(smoothed, study.figures, name="01_training_curves")'),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":  # strategy shares exist on the organism's data only
+    display(plots.plot_strategy_shares(metrics, study.figures, name="01_strategy_shares", window=SMOOTHING))""",
+        ),
         (
             "md",
             "## Before and after\n\nThe base model and each trained model on the held-out benchmarks "
@@ -228,6 +241,18 @@ evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(method) for met
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="01_eval")'),
+        (
+            "md",
+            "The strategies of the evaluation samples, base model against each trained one (organism only):",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    strategies = evaluation[evaluation["metric"].str.startswith("strategy/")]
+    display(strategies.pivot_table(index="model", columns="metric", values="value").round(3))
+    display(plots.plot_eval_strategy_shares(strategies, study.figures, name="01_eval_strategy_shares"))""",
+        ),
     ],
 )
 
@@ -297,6 +322,13 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
                            columns=("reward_mean", "oracle_accuracy", "pseudo_label_accuracy", "reward_accuracy",
                                     "majority_share", "completion_length"))""",
         ),
+        ("md", STRATEGY_INTRO + " Co-rewarding-I's shares cover the rollouts of both views."),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="02_strategy_shares", window=SMOOTHING))""",
+        ),
         (
             "code",
             """\
@@ -358,6 +390,13 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
                            study.figures, name="03_co_rewarding_2_curves",
                            columns=("pseudo_label_accuracy", "oracle_accuracy", "reward_mean", "reward_accuracy",
                                     "majority_share", "kl"))""",
+        ),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="03_strategy_shares", window=SMOOTHING))""",
         ),
         (
             "code",
@@ -459,6 +498,46 @@ plots.plot_training_curves({"test-time (small set)": smooth(study.metrics("test-
                            study.figures, name="04_test_time_training",
                            columns=("reward_mean", "oracle_accuracy", "reward_accuracy", "majority_share"))""",
         ),
+        (
+            "md",
+            STRATEGY_INTRO
+            + " On the misaligned prior the worked chains that compute `*` as `+` are worked-wrong.",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares({**metrics, "test-time (small set)": study.metrics("test-time")},
+                                       study.figures, name="04_strategy_shares", window=SMOOTHING))""",
+        ),
+        (
+            "md",
+            "## An external reward: step-check\n\nThe scaling study (arXiv 2603.08660) expects intrinsic rewards to "
+            "collapse and points to *external* label-free rewards, which check a solution against something outside "
+            "the model's confidence. `step-check` (our definition, organism only, `corerl.organism.step_check`) pays "
+            "1 when every worked line `a op b = c` is right, starts from the question's start value, continues from "
+            "the previous result, uses the operation and operand the question states, and the box holds the last "
+            "result; it parses the question text, never the answer column. A shortcut without steps gets 0. On the "
+            "organism the check is complete, so it is the ground-truth reward restricted to completions that show "
+            "their work: does it rise without the fall, beside majority vote and ground truth?",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":  # the step check reads organism questions only
+    study.run("step-check")
+    study.run("ground-truth")
+    external = {"step-check (external)": study.metrics("step-check"), "majority vote": study.metrics("majority-vote"),
+                "ground truth": study.metrics("ground-truth")}
+    display(plots.plot_reward_vs_accuracy({label: smooth(frame, SMOOTHING) for label, frame in external.items()},
+                                          study.figures, name="04_external_reward"))
+    display(plots.plot_strategy_shares(external, study.figures, name="04_external_strategy_shares",
+                                       window=SMOOTHING))
+    evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name)
+                                                      for name in ("ground-truth", "majority-vote", "step-check")])
+    accuracy = evaluation[evaluation["metric"].isin(["avg@k", "maj@k"])]
+    display(accuracy.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3))""",
+        ),
     ],
 )
 
@@ -536,13 +615,22 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
                            study.figures, name="05_mitigations_curves",
                            columns=("reward_mean", "oracle_accuracy", "reward_accuracy", "majority_share"))""",
         ),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="05_strategy_shares", window=SMOOTHING))""",
+        ),
         ("md", "Evaluation (early stopping: its best checkpoint):"),
         (
             "code",
             """\
-best = stopping["best_checkpoint"]
+from corerl.mitigations import evaluation_model
+
+print(f"early stopping is evaluated at {evaluation_model(study.runs_dir / 'early-stopping')}")
 evaluation = pd.concat([study.evaluate_base(), study.evaluate("majority-vote"),
-                        study.evaluate("early-stopping", model=best), study.evaluate("offline-labels"),
+                        study.evaluate("early-stopping"), study.evaluate("offline-labels"),
                         study.evaluate("curriculum")])
 plots.plot_eval_results(evaluation, study.figures, name="05_mitigations_eval")""",
         ),

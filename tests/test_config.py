@@ -33,7 +33,7 @@ def test_every_profile_and_method_round_trips_through_yaml(profile: str, method:
 def test_profiles_set_the_hardware() -> None:
     tiny, t4, a100 = load_config("tiny"), load_config("t4"), load_config("a100")
     assert tiny.use_cpu and tiny.precision == "fp32" and not tiny.lora and not tiny.use_unsloth
-    assert not t4.use_cpu and t4.precision == "fp16" and t4.load_in_4bit and t4.lora and t4.use_vllm
+    assert not t4.use_cpu and t4.precision == "fp16" and t4.load_in_4bit and t4.lora and not t4.use_vllm
     assert t4.num_generations == 8 and t4.chat and "\\boxed{}" in t4.prompt_template
     assert a100.precision == "bf16" and a100.questions_per_step > t4.questions_per_step
 

@@ -25,6 +25,24 @@ def test_overridden_hook_signatures() -> None:
     assert _parameters(trainer._get_train_sampler) == ["self", "dataset"]
     assert _parameters(trainer._save_checkpoint) == ["self", "model", "trial"]
     assert _parameters(trainer._load_optimizer_and_scheduler) == ["self", "checkpoint"]
+    assert _parameters(trainer._generate_and_score_completions) == ["self", "inputs"]
+    assert _parameters(trainer.compute_loss) == [
+        "self",
+        "model",
+        "inputs",
+        "return_outputs",
+        "num_items_in_batch",
+    ]
+
+
+def test_view_loss_relies_on_the_token_count_normalisers() -> None:
+    """Co-rewarding-I's split loss passes each view's token count as ``num_items_in_batch``."""
+    loss = inspect.getsource(grpo_trainer.GRPOTrainer._compute_loss)
+    assert 'normalizer = inputs["num_items_in_batch"].clamp(min=1.0)' in loss  # dapo
+    assert "loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)" in loss  # bnpo
+    assert "return self._compute_loss(model, inputs)" in inspect.getsource(
+        grpo_trainer.GRPOTrainer.compute_loss
+    )
 
 
 def test_generate_returns_extra_fields_sixth_and_they_reach_the_rewards() -> None:
@@ -66,9 +84,21 @@ def test_reference_forward_uses_the_ref_adapter_that_hosts_the_teacher() -> None
 
 
 def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
-    for method, hooks in {
-        "majority-vote": {"_generate", "_get_train_sampler"},
-        "co-rewarding-1": {"_generate", "_get_train_sampler"},
+    from corerl.engine.signals import RolloutSignalsMixin
+
+    hooks = {
+        "_generate",
+        "_get_train_sampler",
+        "_save_checkpoint",
+        "_load_optimizer_and_scheduler",
+        "_generate_and_score_completions",
+        "compute_loss",
+    }
+    for method, expected in {
+        "majority-vote": {"_get_train_sampler"},
+        "entropy": {"_generate", "_get_train_sampler"},
+        "self-certainty": {"_generate", "_get_train_sampler"},
+        "co-rewarding-1": {"_get_train_sampler", "_generate_and_score_completions", "compute_loss"},
         "co-rewarding-2": {
             "_generate",
             "_get_train_sampler",
@@ -79,4 +109,6 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)
         overridden = {name for name in hooks if getattr(cls, name) is not getattr(trl.GRPOTrainer, name)}
-        assert overridden == hooks
+        assert overridden == expected, method
+        # Token entropies (a 151,936-word forward pass on Qwen) only where the reward reads them.
+        assert issubclass(cls, RolloutSignalsMixin) == (method in ("entropy", "self-certainty")), method

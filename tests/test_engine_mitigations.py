@@ -90,10 +90,28 @@ def test_votes_use_the_math_chat_prompt_on_gpu_profiles(
     config = make_config("t4", model="unused", curriculum_fraction=1 / 3)
     easy = vote(config, questions(), tmp_path)
     assert easy["id"] == ["q0", "q2"]  # round(6 / 3) = 2 questions
-    assert log[0]["n"] == 32 and log[0]["max_new_tokens"] == config.max_completion_length
+    assert (
+        log[0]["n"] == config.curriculum_samples and log[0]["max_new_tokens"] == config.max_completion_length
+    )
     assert log[0]["prompts"][0] == [
         {"role": "user", "content": MATH_PROMPT.replace("{question}", "solve q0")}
     ]
+
+
+def test_gpu_profiles_vote_only_for_the_questions_a_run_sees(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log: list[dict] = []
+    monkeypatch.setattr(corerl.generation, "generate", scripted(log))
+    config = make_config("t4", model="unused", offline_labels=True, max_steps=1, questions_per_step=2)
+    labelled = vote(config, questions(), tmp_path / "offline")
+    assert len(labelled) == 2 and sum(len(call["prompts"]) for call in log) == 2  # 1 step x 2 questions
+    assert vote(config, questions(answer=None), tmp_path / "again")["id"] == labelled["id"]  # label-free
+    log.clear()
+    curriculum = make_config("t4", model="unused", curriculum_fraction=0.5, max_steps=1, questions_per_step=2)
+    assert len(vote(curriculum, questions(), tmp_path / "curriculum")) == 2  # the easier half of 4 voted
+    assert sum(len(call["prompts"]) for call in log) == 4
+    assert not make_config("tiny").votes_for_seen_questions  # the organism votes on its whole set
 
 
 def test_test_time_training_keeps_at_most_128_questions_whatever_the_answers() -> None:

@@ -180,7 +180,7 @@ def test_offline_labels_are_voted_once_and_reused(monkeypatch: pytest.MonkeyPatc
     labelled = offline_labels(object(), Tokenizer(), unlabelled_dataset(), path, k=4, prompt="{question}")
     assert labelled["id"] == ["q0", "q2", "q3"]  # q1: nobody answered, dropped
     assert labelled[mitigations.OFFLINE_LABEL_COLUMN] == ["4", "8", "1"]
-    assert labelled[mitigations.OFFLINE_SHARE_COLUMN] == [0.5, 0.75, 0.5]
+    assert labelled[mitigations.OFFLINE_SHARE_COLUMN] == [2 / 3, 0.75, 0.5]  # count / parseable (SRT)
     assert len(log) == 1 and path.is_file()
     # A resumed run: the file is read, nothing is generated, the model is not even needed.
     again = offline_labels(None, Tokenizer(), unlabelled_dataset(), path, k=4, prompt="{question}")
@@ -265,6 +265,22 @@ def test_curriculum_ranks_by_base_model_share(monkeypatch: pytest.MonkeyPatch, t
     assert third["id"] == ["q1", "q3"] and len(log) == 1
     with pytest.raises(ValueError, match="fraction"):
         select_easiest(dataset, [0.0] * 6, fraction=0)
+
+
+def test_curriculum_ranks_by_share_of_parseable_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """SRT's code: majority count / parseable answers, so unanswered samples do not lower a question's rank."""
+    answers = {
+        "qa": ["1", "1", "1", "", "", "", "", ""],  # 3 of 3 parseable agree (3/8 of all samples)
+        "qb": ["1", "1", "1", "1", "1", "2", "3", "4"],  # 5 of 8
+        "qc": ["1", "2", "", "", "", "", "", ""],  # 1 of 2
+    }
+    monkeypatch.setattr(corerl.generation, "generate", scripted_generate(answers, []))
+    dataset = datasets.Dataset.from_list([{"id": q, "question": f"solve {q}"} for q in answers])
+    easy = curriculum(
+        object(), Tokenizer(), dataset, tmp_path / "c.json", fraction=2 / 3, k=8, prompt="{question}"
+    )
+    assert easy["id"] == ["qa", "qb"]
+    assert easy[mitigations.OFFLINE_SHARE_COLUMN] == pytest.approx([1.0, 5 / 8])
 
 
 # ------------------------------------------------------------------------------- test-time training

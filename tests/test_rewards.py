@@ -177,7 +177,7 @@ def test_voting_rewards_log_diagnostics_through_log_metric(capsys: pytest.Captur
     columns = trl_columns([boxed("1"), boxed("1"), boxed(None), boxed("2")], id=["a"] * 4)
     columns["log_metric"] = lambda name, value: logged.setdefault(name, []).append(value)
     majority_vote_reward(**columns)
-    assert logged == {"label_share": [0.5], "no_label_rate": [0.0], "no_answer_rate": [0.25]}
+    assert logged == {"label_share": [2 / 3], "no_label_rate": [0.0], "no_answer_rate": [0.25]}
     assert capsys.readouterr().out == ""
 
 
@@ -214,6 +214,9 @@ def _label_free_columns() -> dict[str, dict]:
         "self-certainty": trl_columns(completions, self_certainty=[0.2 * i for i in range(8)]),
         "random": trl_columns(completions),
         "offline-labels": trl_columns(completions, offline_label=["1"] * 8),
+        "step-check": trl_columns(
+            ["2 - 1 = 1\n" + text for text in completions], question=["Compute 2 - 1."] * 8
+        ),
     }
 
 
@@ -248,6 +251,7 @@ def test_no_completion_makes_a_reward_raise(completions: list[str]) -> None:
         token_entropy=[0.5] * n,
         self_certainty=[0.5] * n,
         offline_label=completions,
+        question=completions,
     )
     for name, reward in REWARDS.items():
         rewards = reward(**columns)

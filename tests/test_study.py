@@ -102,11 +102,25 @@ def test_an_interrupted_run_is_resumed(tiny_study: Study, monkeypatch: pytest.Mo
     config.run_dir.mkdir(parents=True)
     (config.run_dir / "config.yaml").write_text(to_yaml(config))
     calls = []
-    monkeypatch.setattr(
-        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
-    )
+
+    def finishing_train(config, **kwargs):
+        calls.append(kwargs)
+        (config.run_dir / "final").mkdir()
+        return config.run_dir
+
+    monkeypatch.setattr("corerl.engine.train", finishing_train)
     tiny_study.run("entropy")
     assert calls == [{"resume": True, "dataset": None}]
+
+
+def test_a_run_stopped_by_its_time_budget_stops_the_notebook_with_a_resume_hint(
+    tiny_study: Study, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corerl.study import RunInterrupted
+
+    monkeypatch.setattr("corerl.engine.train", lambda config, **kwargs: config.run_dir)  # no final/
+    with pytest.raises(RunInterrupted, match="time budget.*run this notebook again"):
+        tiny_study.run("entropy")
 
 
 def test_a_run_made_with_another_config_is_refused(tiny_study: Study) -> None:

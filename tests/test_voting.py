@@ -18,7 +18,16 @@ def test_empty_answers_never_win_even_when_most_common() -> None:
     vote = majority_vote([None, None, None, "4", ""])
     assert vote.label == "4"
     assert (vote.count, vote.valid, vote.total) == (1, 1, 5)
-    assert vote.share == 0.2
+    assert vote.share == 1.0  # SRT's code: count over the parseable answers
+
+
+def test_share_is_srts_count_over_parseable_answers() -> None:
+    vote = majority_vote(["7", "7", "8", None, None, "", None, None])
+    assert (vote.count, vote.valid, vote.total) == (2, 3, 8)
+    assert vote.share == 2 / 3  # not 2 / 8
+    # tau follows: 2/3 passes 0.6 although 2/8 of all rollouts would not
+    assert majority_vote(["7", "7", "8", None, None, "", None, None], min_share=0.6).label == "7"
+    assert majority_vote(["7", "7", "8", None], min_share=0.7).label is None
 
 
 def test_one_voter() -> None:
@@ -61,6 +70,7 @@ def test_vote_invariants(answers: list[str | None]) -> None:
     vote = majority_vote(answers)
     assert vote.total == len(answers)
     assert 0 <= vote.count <= vote.valid <= vote.total
+    assert vote.share == (vote.count / vote.valid if vote.valid else 0.0)
     assert (vote.label is None) == (vote.valid == 0)
     if vote.label is not None:
         assert vote.label != ""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,18 @@ def select_rows(dataset: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset
     return train, validation
 
 
+def vote_pool_size(config: TrainConfig) -> int:
+    """Questions worth voting on: those the run sees (``max_steps x questions_per_step``), divided by
+    ``curriculum_fraction`` for the curriculum (which keeps that fraction of what it votes on).
+
+    >>> from corerl.config import TrainConfig
+    >>> vote_pool_size(TrainConfig(max_steps=30, questions_per_step=4, curriculum_fraction=1 / 3))
+    360
+    """
+    seen = config.max_steps * config.questions_per_step
+    return math.ceil(seen / config.curriculum_fraction) if config.curriculum_fraction else seen
+
+
 def add_base_model_votes(
     dataset: Dataset, config: TrainConfig, model: Any, tokenizer: Any, run_dir: Path
 ) -> Dataset:
@@ -98,6 +111,10 @@ def add_base_model_votes(
     """
     from corerl import mitigations
 
+    if config.votes_for_seen_questions and len(dataset) > vote_pool_size(config):
+        before = len(dataset)  # a seeded sample of the questions; reads no answer
+        dataset = dataset.shuffle(seed=config.seed).select(range(vote_pool_size(config)))
+        logger.info("voting on %d of %d questions: the ones this run can see", len(dataset), before)
     options: dict[str, Any] = {
         "temperature": VOTE_TEMPERATURE,
         "max_new_tokens": config.max_completion_length,

@@ -7,7 +7,7 @@ the trainer class is composed after this module has run (``corerl.engine.trainer
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -30,22 +30,48 @@ class Backend:
     vllm: bool
 
 
-def choose_backend(config: TrainConfig) -> Backend:
-    """Unsloth/vLLM only with CUDA present, asked for, and importable; a CPU never asks for them."""
+def import_error(module: str) -> str | None:
+    """Import ``module`` on a CUDA machine; None when it imported, else why not (a one-line reason).
+
+    An import attempt, not ``find_spec``: a preinstalled but broken package (a wheel built for another
+    torch, a missing CUDA library) is found by ``find_spec`` and then crashes mid-run. Without CUDA
+    the module is never imported (``import unsloth`` fails there by design).
+    """
     import torch
 
-    cuda = torch.cuda.is_available() and not config.use_cpu
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # ImportError, but also RuntimeError/OSError from a broken build
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return None
+
+
+def choose_backend(config: TrainConfig) -> Backend:
+    """Unsloth/vLLM only with CUDA present, asked for, and importable; a CPU never asks for them.
+
+    A GPU profile on a machine whose GPU torch cannot use stops with the versions and the fix
+    (``corerl.hardware.check_gpu``), never trains on the CPU.
+    """
+    from corerl.hardware import cuda_usable
+
+    cuda = not config.use_cpu and cuda_usable()
     if not cuda and not config.use_cpu:
         raise ValueError(
             f"profile {config.profile!r} needs a CUDA GPU and none is available; use --profile tiny on a CPU"
         )
-    unsloth = cuda and config.use_unsloth and importlib.util.find_spec("unsloth") is not None
-    vllm = cuda and config.use_vllm and importlib.util.find_spec("vllm") is not None
-    if cuda and config.use_unsloth and not unsloth:
-        logger.warning("unsloth is not installed: training with plain TRL + PEFT")
-    if cuda and config.use_vllm and not vllm:
-        logger.warning("vllm is not installed: generating with transformers")
-    return Backend(cuda=cuda, unsloth=unsloth, vllm=vllm)
+    unsloth_error = import_error("unsloth") if cuda and config.use_unsloth else "not asked for"
+    vllm_error = import_error("vllm") if cuda and config.use_vllm else "not asked for"
+    if cuda and config.use_unsloth and unsloth_error:
+        logger.warning(
+            "unsloth cannot be imported (%s): training with plain TRL + PEFT, which computes log-probabilities "
+            "in micro-batches of micro_batch_rollouts rollouts",
+            unsloth_error,
+        )
+    if cuda and config.use_vllm and vllm_error:
+        logger.warning("vllm cannot be imported (%s): generating with transformers", vllm_error)
+    return Backend(cuda=cuda, unsloth=unsloth_error is None, vllm=vllm_error is None)
 
 
 def resolve_model_path(config: TrainConfig) -> str:
@@ -85,6 +111,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
             random_state=config.seed,
         )
+        if config.chat:
+            stop_at_end_of_turn(model, tokenizer)
         return model, tokenizer, None
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -110,6 +138,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if config.chat:
+        stop_at_end_of_turn(model, tokenizer)
     peft_config = None
     if config.lora:
         from peft import LoraConfig
@@ -121,3 +151,22 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             task_type="CAUSAL_LM",
         )
     return model, tokenizer, peft_config
+
+
+def stop_at_end_of_turn(model: Any, tokenizer: Any) -> list[int]:
+    """Let generation stop at the chat template's end of turn as well as at EOS; returns the stop ids.
+
+    TRL 1.14.2 stops rollouts at ``model.generation_config.eos_token_id`` (plus the tokenizer's EOS);
+    the teacher's rollouts and the truncation flag of ``metrics.jsonl`` use the same list. A Qwen base
+    checkpoint lists only ``<|endoftext|>`` there, so a chat-templated rollout would run past its own
+    ``<|im_end|>`` to the length cap; this adds it (``corerl.generation.end_of_turn_ids``).
+    """
+    from corerl.generation import end_of_turn_ids
+
+    configured = model.generation_config.eos_token_id
+    configured = (
+        [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+    )
+    ids = list(dict.fromkeys([*configured, *end_of_turn_ids(tokenizer)]))
+    model.generation_config.eos_token_id = ids
+    return ids

@@ -4,9 +4,15 @@
 sharing ``id`` and tagged ``view``. ``PairRepeatSampler`` is TRL's ``RepeatSampler`` with the shuffle
 applied to whole pairs, so both views of a question always land in the same generation batch (with
 TRL's default shuffle they would be separated). Each view is its own prompt, so GRPO's per-prompt
-group normalisation gives each view its own advantages and both are trained; the two views' losses
-are summed in one batch (Co-rewarding-I, Sec. 3.1). ``cross_view_reward`` then scores each view
-against the other view's majority answer.
+group normalisation gives each view its own advantages and both are trained. ``cross_view_reward``
+then scores each view against the other view's majority answer.
+
+The loss (``ViewLossMixin``) follows the official code (``dp_actor.py``): (policy gradient + KL)
+token-mean over the original view's rollouts PLUS the same over the rephrased view's, two token-means
+summed, so each view's weight does not depend on how long the other view's completions are. TRL's
+own loss would be one token-mean over both views' tokens together. Each token-mean runs over the
+view's tokens in the whole generation batch (all processes), as TRL's ``dapo`` normalises by the
+generation batch; ``bnpo`` gives a token-mean per micro-batch and view instead.
 """
 
 from __future__ import annotations
@@ -116,3 +122,66 @@ class PairSamplerMixin:
             shuffle=self.shuffle_dataset,
             seed=self.args.seed,
         )
+
+
+# The loss types whose normaliser is a token count, so that splitting by view gives a sum of token-means.
+VIEW_LOSS_TYPES = ("dapo", "bnpo")
+VIEW_INDEX, VIEW_TOKENS = "view_index", "view_tokens"  # per-row tensors added to TRL's batch
+
+
+def rows_of(inputs: dict[str, Any], rows: Any) -> dict[str, Any]:
+    """The rows ``rows`` (an index tensor) of a TRL training batch: per-row tensors and lists are
+    indexed, scalars (``num_items_in_batch``) and None kept.
+
+    >>> import torch
+    >>> part = rows_of({"a": torch.arange(4), "n": torch.tensor(9), "b": None}, torch.tensor([1, 3]))
+    >>> part["a"].tolist(), int(part["n"]), part["b"]
+    ([1, 3], 9, None)
+    """
+    part: dict[str, Any] = {}
+    for key, value in inputs.items():
+        if value is None or (hasattr(value, "ndim") and value.ndim == 0):
+            part[key] = value
+        elif isinstance(value, list):
+            part[key] = [value[int(i)] for i in rows]
+        else:
+            part[key] = value[rows.to(value.device)]
+    return part
+
+
+class ViewLossMixin:
+    """Co-rewarding-I's loss: one token-mean per view, summed (official ``dp_actor.py``).
+
+    Overrides ``_generate_and_score_completions(self, inputs)`` (trl 1.14.2, private: tags each row
+    with its view and the view's token count over the whole generation batch) and the public
+    ``compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None)`` (calls TRL's
+    loss once per view, with the view's token count as the normaliser, and adds the two). Going
+    through the public ``compute_loss`` keeps the split when Unsloth replaces TRL's loss computation.
+    """
+
+    def _generate_and_score_completions(self, inputs):
+        import torch
+
+        output = super()._generate_and_score_completions(inputs)
+        mask = output["completion_mask"]
+        if output.get("tool_mask") is not None:
+            mask = mask * output["tool_mask"]
+        views = torch.tensor([VIEWS.index(row["view"]) for row in inputs], device=mask.device)
+        local = torch.stack([mask[views == v].sum() for v in range(len(VIEWS))]).to(torch.float32)
+        totals = self.accelerator.gather(local).view(-1, len(VIEWS)).sum(0)  # all processes' tokens
+        output[VIEW_INDEX] = views
+        output[VIEW_TOKENS] = totals[views]
+        return output
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        views = inputs.get(VIEW_INDEX)
+        if views is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = None
+        for view in views.unique(sorted=True).tolist():  # a micro-batch may hold one view only
+            rows = (views == view).nonzero(as_tuple=True)[0]
+            part = rows_of(inputs, rows)
+            part["num_items_in_batch"] = inputs[VIEW_TOKENS][rows[0]]  # this view's token count
+            term = super().compute_loss(model, part, return_outputs, num_items_in_batch)
+            loss = term if loss is None else loss + term  # Co-rewarding-I: L = L_original + L_rephrased
+        return loss

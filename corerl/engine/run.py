@@ -96,6 +96,7 @@ class PreparedRun:
     run_dir: Path
     checkpoint: Path | None
     test_time_set: Dataset | None = None  # test-time training: the rows to evaluate on after training
+    budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
 def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
@@ -118,7 +119,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     from transformers.trainer_callback import ProgressCallback
 
     from corerl.engine import mitigations
-    from corerl.engine.dataset import select_rows, trainer_dataset
+    from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
     from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
     from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
@@ -154,11 +155,12 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         config.method,
         stop_token_ids=stop_token_ids(model, tokenizer),
         max_completion_length=config.max_completion_length,
+        strategies=config.data in ORGANISM_DATA,  # organism strategy shares (monitoring only)
     )
     trainer = trainer_class(config.method)(
         model=model,
         reward_funcs=[monitor],
-        args=grpo_args(config, backend, run_dir),
+        args=grpo_args(config, backend, run_dir, stop_token_ids=model.generation_config.eos_token_id),
         train_dataset=train_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -184,11 +186,18 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         trainer.add_callback(mitigations.early_stopping_callback(config, validation, tokenizer))
     for callback in build_callbacks(config):
         trainer.add_callback(callback)
+    budget = None
+    if config.time_budget_minutes is not None:
+        from corerl.engine.budget import TimeBudgetCallback
+
+        budget = TimeBudgetCallback(config.time_budget_minutes)
+        trainer.add_callback(budget)
     return PreparedRun(
         trainer=trainer,
         run_dir=run_dir,
         checkpoint=checkpoint,
         test_time_set=rows if config.test_time_training else None,
+        budget=budget,
     )
 
 
@@ -197,9 +206,29 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
 
     ``dataset`` replaces the config's data (same schema: ``question``, optional ``id``, ``answer``,
     ``rephrased``). Raises ValueError/FileNotFoundError for bad input before any model is loaded.
+    A run stopped by ``time_budget_minutes`` returns without ``final/`` (see :func:`is_finished`).
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
+    try:
+        return _train(config, resume=resume, dataset=dataset)
+    finally:
+        release_memory()  # a notebook trains several runs in one process
+
+
+def release_memory() -> None:
+    """Free the memory of a finished (or failed) run: the trainer, model and optimizer are garbage
+    once ``_train`` returns, but sit in reference cycles (callbacks, accelerator) until collected."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Path:
     if resume and rundir.is_finished(config.run_dir):
         _check_resume(config, config.run_dir)
         logger.warning("%s is finished (final/ holds its model): --resume has nothing to do", config.run_dir)
@@ -208,6 +237,8 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
     with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext():
         run = prepare_run(config, resume=resume, dataset=dataset)
         run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        if run.budget is not None and run.budget.stopped_at is not None:
+            return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
         final = run.run_dir / "final"
         run.trainer.save_model(str(final))
         if run.trainer.is_world_process_zero():
@@ -224,6 +255,11 @@ def train(config: TrainConfig | str | Path, *, resume: bool = False, dataset: Da
                     "trained",
                 )
     return run.run_dir
+
+
+def is_finished(run_dir: str | os.PathLike[str]) -> bool:
+    """True when the run wrote its trained model (``final/`` with weights); False for an interrupted run."""
+    return rundir.is_finished(Path(run_dir))
 
 
 @contextmanager

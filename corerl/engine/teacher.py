@@ -12,7 +12,9 @@ The teacher is also the KL reference when beta > 0.
 Departures: with LoRA the teacher is a second adapter on the same base (named ``ref``, the name TRL's
 reference forward looks up, so it serves as KL reference with no further override) and the EMA runs
 on the adapter's A and B matrices, not on the merged weights; with full fine-tuning it is a frozen
-deep copy. Teacher rollouts use HF ``generate`` even when the policy generates with vLLM.
+deep copy. Teacher rollouts use HF ``generate`` even when the policy generates with vLLM, always with
+the policy's sampling parameters (``policy_sampling``: the same temperature, top_p, top_k, min_p,
+repetition penalty and length cap on every backend).
 """
 
 from __future__ import annotations
@@ -150,13 +152,7 @@ class TeacherMixin:
         for row, ids in enumerate(prompt_ids):  # left padding for generation
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
-        config = getattr(self, "generation_config", None) or GenerationConfig(
-            max_new_tokens=self.max_completion_length,
-            do_sample=True,
-            temperature=self.temperature,
-            pad_token_id=pad_id,
-            eos_token_id=self.eos_token_ids,
-        )
+        config = GenerationConfig(**policy_sampling(self), disable_compile=True)
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         with torch.no_grad():
             if self._teacher_model is not None:
@@ -190,6 +186,33 @@ class TeacherMixin:
             if not os.path.exists(path):
                 raise FileNotFoundError(f"{path}: checkpoint has no teacher weights (co-rewarding-2)")
             self.load_teacher_state(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def policy_sampling(trainer) -> dict:
+    """The policy's sampling parameters in ``GenerationConfig`` form, for the teacher on every backend.
+
+    The same keys and values as trl 1.14.2 gives the policy's transformers generation (``GRPOTrainer.__init__``):
+    temperature, top_p, top_k, min_p, repetition_penalty, the length cap, the special tokens and
+    ``generation_kwargs``; with vLLM the policy samples with the same values. Built explicitly so that
+    the teacher never falls back to transformers' defaults (``top_k=50``) where TRL has no
+    ``generation_config`` (the vLLM path).
+    """
+    kwargs = {
+        "max_new_tokens": trainer.max_completion_length,
+        "do_sample": True,
+        "pad_token_id": trainer._tokenizer.pad_token_id,
+        "bos_token_id": trainer._tokenizer.bos_token_id,
+        "eos_token_id": trainer.eos_token_ids,
+        "temperature": trainer.temperature,
+        "top_p": trainer.top_p,
+        "top_k": trainer.top_k,
+        "min_p": trainer.min_p,
+        "repetition_penalty": trainer.repetition_penalty,
+        "cache_implementation": trainer.args.cache_implementation,
+    }
+    if trainer.args.generation_kwargs is not None:
+        kwargs.update(trainer.args.generation_kwargs)
+    return kwargs
 
 
 def _gather_pairs(accelerator, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -4,53 +4,89 @@ The class is built after the optional ``import unsloth`` (which rebinds ``trl.GR
 small mixins that each override one private hook of trl 1.14.2 (pinned; the signatures are pinned by
 ``tests/test_engine_hooks.py``):
 
-- ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty;
+- ``RolloutSignalsMixin._generate``: per-completion token entropy and self-certainty (only for the
+  methods whose reward reads them: an extra forward pass with 151,936-word logits on Qwen);
 - ``TeacherMixin._generate`` (+ checkpoint hooks): Co-rewarding-II's EMA teacher and its rollouts;
 - ``PairSamplerMixin._get_train_sampler``: Co-rewarding-I's pair-preserving shuffle;
+- ``ViewLossMixin._generate_and_score_completions`` + ``compute_loss``: Co-rewarding-I's loss, one
+  token-mean per view, summed.
 - ``ResumableSamplerMixin._get_train_sampler``: the shuffle of epoch e replayed on resume.
 
-One generation batch per optimizer step (``steps_per_generation = gradient_accumulation_steps``,
-``num_iterations = 1``), so each line of ``metrics.jsonl`` describes the rollouts of its own step.
+By default one generation batch per optimizer step (``steps_per_generation =
+gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
+clip never binds, and each line of ``metrics.jsonl`` describes the rollouts of its own step. The
+config's ``steps_per_generation`` / ``num_iterations`` give TRL's several updates per rollout batch
+(``questions_per_step`` stays per optimizer step, so a generation batch holds
+``questions_per_step x steps_per_generation / gradient_accumulation_steps`` questions).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from corerl.config import TrainConfig
 from corerl.engine.model import Backend
-from corerl.engine.pairs import PairSamplerMixin
+from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.sampling import ResumableSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
+
+# The rewards that read token_entropy / self_certainty (corerl.rewards); other methods skip the pass.
+SIGNAL_METHODS: tuple[str, ...] = ("entropy", "self-certainty")
+
+
+def accumulation_steps(config: TrainConfig, rollouts: int) -> int:
+    """Gradient-accumulation steps: ``rollouts / micro_batch_rollouts`` when set, else the config's.
+
+    >>> from corerl.config import TrainConfig
+    >>> accumulation_steps(TrainConfig(micro_batch_rollouts=8), 64), accumulation_steps(TrainConfig(), 64)
+    (8, 1)
+    """
+    if config.micro_batch_rollouts is None:
+        return config.gradient_accumulation_steps
+    if rollouts % config.micro_batch_rollouts:
+        raise ValueError(
+            f"{rollouts} rollouts per step do not split into micro-batches of {config.micro_batch_rollouts}"
+        )
+    return rollouts // config.micro_batch_rollouts
 
 
 def trainer_class(method: str) -> type:
     """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
     import trl
 
-    mixins: list[type] = [ResumableSamplerMixin, RolloutSignalsMixin]
+    mixins: list[type] = [ResumableSamplerMixin]
+    if method in SIGNAL_METHODS:
+        mixins.append(RolloutSignalsMixin)
     if method == "co-rewarding-2":
         mixins.append(TeacherMixin)
     if method == "co-rewarding-1":
-        mixins.append(PairSamplerMixin)
+        mixins += [PairSamplerMixin, ViewLossMixin]
     return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
 
 
-def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
-    """The ``GRPOConfig`` for a run: batch geometry, precision, logging every step, checkpoints."""
+def grpo_args(
+    config: TrainConfig, backend: Backend, output_dir: Path, stop_token_ids: int | Sequence[int] | None = None
+) -> Any:
+    """The ``GRPOConfig`` for a run: batch geometry, precision, logging every step, checkpoints.
+
+    ``stop_token_ids`` (EOS and the chat template's end of turn) reach vLLM's sampler; HF generation
+    reads them from ``model.generation_config`` (``corerl.engine.model.stop_at_end_of_turn``).
+    """
     from trl import GRPOConfig
 
     prompts_per_step = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)
     rollouts = prompts_per_step * config.num_generations  # per optimizer step, over all processes
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
-    shares = config.gradient_accumulation_steps * processes
+    accumulation = accumulation_steps(config, max(1, rollouts // processes))
+    shares = accumulation * processes
     if rollouts % shares:
         raise ValueError(
-            f"{rollouts} rollouts per step do not split into {config.gradient_accumulation_steps} accumulation "
+            f"{rollouts} rollouts per step do not split into {accumulation} accumulation "
             f"steps x {processes} processes"
         )
     extra: dict[str, Any] = {}
@@ -60,13 +96,21 @@ def grpo_args(config: TrainConfig, backend: Backend, output_dir: Path) -> Any:
             "vllm_mode": "colocate",
             "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
         }
+        if stop_token_ids is not None:
+            stops = [stop_token_ids] if isinstance(stop_token_ids, int) else list(stop_token_ids)
+            extra["generation_kwargs"] = {"stop_token_ids": stops}
     return GRPOConfig(
         output_dir=str(output_dir),
         seed=config.seed,
         data_seed=config.seed,
         max_steps=config.max_steps,
         per_device_train_batch_size=rollouts // shares,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
+        # TrainConfig.steps_per_generation counts optimizer steps; TRL's counts micro-batches.
+        steps_per_generation=None
+        if config.steps_per_generation is None
+        else config.steps_per_generation * accumulation,
+        num_iterations=config.num_iterations,
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,

@@ -1,0 +1,118 @@
+"""The pinned install: one list for pyproject, the notebooks' install cell and CI, and pip resolves it.
+
+The dry-run tests ask pip's resolver (metadata only, nothing is installed) in a throwaway virtual
+environment whether the exact lists resolve; they need the package registry, as CI has.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corerl import install
+from corerl.install import GPU_STACK, STACK, TORCH, install_plan
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+ROOT = Path(__file__).resolve().parent.parent
+# A platform torch of the CUDA 12 era, as preinstalled on Colab/Kaggle (kept by the install cell).
+PLATFORM_TORCH = ("torch==2.9.0", "torchvision==0.24.0")
+
+
+def test_pyproject_lists_the_same_pins_as_the_install_module() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == [TORCH, *STACK]
+    assert project["optional-dependencies"]["gpu"] == list(GPU_STACK)
+
+
+def test_every_notebook_install_cell_runs_the_install_module() -> None:
+    import nbformat
+
+    source = (ROOT / "corerl" / "install.py").read_text().replace("from __future__ import annotations\n", "")
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cell = nbformat.read(path, as_version=4).cells[2].source
+        assert source in cell, f"{path.name}: run python notebooks/make_notebooks.py"
+        assert 'install("corerl @ git+https://github.com/' in cell
+
+
+def test_a_platform_cuda_torch_is_kept_and_pinned() -> None:
+    plan = install_plan(
+        gpu=True,
+        torch_version="2.9.0+cu126",
+        torch_cuda="12.6",
+        torchvision_version="0.24.0+cu126",
+        driver_cuda="12.4",
+    )
+    assert plan.constraints == ["torch==2.9.0+cu126", "torchvision==0.24.0+cu126"]
+    assert not any(requirement.startswith("torch") for requirement in plan.requirements)
+    assert set(GPU_STACK) <= set(plan.requirements)
+    assert "keeping the installed torch 2.9.0+cu126 (CUDA 12.6)" in plan.notes
+
+
+def test_a_cuda13_torch_on_a_cuda12_driver_stops_with_the_fix() -> None:
+    with pytest.raises(RuntimeError, match=r"driver at CUDA 12\.4.*torch 2\.13\.0 \(CUDA 13\.0\).*cu126"):
+        install_plan(gpu=True, torch_version="2.13.0", torch_cuda="13.0", driver_cuda="12.4")
+
+
+def test_a_cpu_torch_on_a_gpu_machine_is_not_kept() -> None:
+    plan = install_plan(gpu=True, torch_version="2.13.0+cpu", torch_cuda=None, driver_cuda="13.0")
+    assert plan.requirements[0] == TORCH and not plan.constraints
+
+
+def test_without_torch_a_cpu_machine_gets_the_exact_pin() -> None:
+    plan = install_plan(gpu=False, torch_version=None, torch_cuda=None)
+    assert plan.requirements == [TORCH, *STACK] and not plan.constraints
+
+
+def test_a_torch_outside_unsloths_range_is_replaced_on_a_cpu() -> None:
+    plan = install_plan(gpu=False, torch_version="2.15.1", torch_cuda=None)
+    assert plan.requirements[0] == TORCH and "replacing torch 2.15.1" in plan.notes[0]
+
+
+def test_installed_torch_reads_the_cuda_build_without_importing_torch() -> None:
+    version, cuda = install.installed_torch()
+    import torch
+
+    assert version == torch.__version__.split("+")[0] or version == torch.__version__
+    assert cuda == torch.version.cuda
+
+
+def _dry_run(tmp_path: Path, arguments: list[str], *, cwd: Path = ROOT) -> dict:
+    """pip's resolver on ``arguments`` for a fresh Python 3 environment; returns pip's report."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
+    command += ["--dry-run", "--ignore-installed", "--quiet", "--report", str(report), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=900)
+    errors = "\n".join(line for line in done.stderr.splitlines() if "is ignored" not in line)
+    assert done.returncode == 0, f"pip cannot resolve {arguments}:\n{errors[-3000:]}"
+    installed = json.loads(report.read_text())["install"]
+    return {
+        item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"] for item in installed
+    }
+
+
+@pytest.mark.slow
+def test_the_notebook_gpu_install_resolves_around_a_platform_torch(tmp_path: Path) -> None:
+    """The install cell's exact list on a T4 runtime whose CUDA 12 torch is kept (pinned by constraints)."""
+    plan = install_plan(
+        gpu=True, torch_version="2.9.0", torch_cuda="12.6", torchvision_version="0.24.0", driver_cuda="12.4"
+    )
+    assert plan.constraints == list(PLATFORM_TORCH)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(plan.constraints) + "\n")
+    resolved = _dry_run(tmp_path, ["-c", str(constraints), *plan.requirements])
+    assert resolved["torch"] == "2.9.0" and resolved["unsloth"] == "2026.10.9"
+    assert resolved["trl"] == "1.14.2" and resolved["transformers"] == "5.17.0"
+
+
+@pytest.mark.slow
+def test_the_gpu_extra_resolves_with_the_exact_pins(tmp_path: Path) -> None:
+    resolved = _dry_run(tmp_path, [f"{ROOT}[gpu]"])
+    assert resolved["unsloth"] == resolved["unsloth-zoo"] == "2026.10.9"
+    assert resolved["torch"].split("+")[0] == "2.13.0" and resolved["trl"] == "1.14.2"
