@@ -153,11 +153,11 @@ def test_the_checks_cover_a_field_they_were_not_written_for() -> None:
 
     @dataclasses.dataclass
     class Extended:
-        time_budget_minutes: float | None = None
-        num_iterations: int = 1
+        future_budget_hours: float | None = None
+        future_passes: int = 1
 
-    assert check_fields(Extended(time_budget_minutes="90")) == []
-    assert check_fields(Extended(time_budget_minutes=-1.0, num_iterations=0)) == [
-        "time_budget_minutes must be >= 0, got -1.0",
-        "num_iterations must be >= 1, got 0",
+    assert check_fields(Extended(future_budget_hours="90")) == []
+    assert check_fields(Extended(future_budget_hours=-1.0, future_passes=0)) == [
+        "future_budget_hours must be >= 0, got -1.0",
+        "future_passes must be >= 1, got 0",
     ]
