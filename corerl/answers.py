@@ -21,14 +21,21 @@ import json
 import os
 import re
 import selectors
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-# math-verify's comparison can hang on adversarial expressions (towers of powers); this bounds it.
+# math-verify's comparison can hang on adversarial expressions (towers of powers); this bounds its
+# CPU time in the worker. WORKER_WALL_SECONDS is the last resort for a hang in C code, where no
+# signal is handled: then the worker is killed.
 MATCH_TIMEOUT_SECONDS = 2
+WORKER_WALL_SECONDS = 60
 WORKER_START_SECONDS = 120  # importing sympy in a fresh process, on a loaded machine
 
 
@@ -259,16 +266,49 @@ def normalize_answer(answer: str | None) -> str:
     return text
 
 
+class _CpuTimeUp(BaseException):  # a BaseException: math-verify's broad ``except Exception`` lets it through
+    pass
+
+
+@contextmanager
+def _cpu_time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``_CpuTimeUp`` once this process has used ``seconds`` of CPU time (main thread only).
+
+    CPU time, not wall time: on a loaded machine a comparison that needs 50 ms of CPU may take seconds
+    of wall time, and a wall-clock bound would then grade equal answers as different.
+    """
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _CpuTimeUp
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
 def _math_verify_equal(gold: str, prediction: str, *, in_main_thread: bool) -> bool:
+    """math-verify's verdict; in the main thread bounded by ``MATCH_TIMEOUT_SECONDS`` of CPU time
+    (run by ``corerl.verify_worker``, whose process and signals are its own)."""
     from math_verify import parse, verify
 
-    # math-verify's own time bounds use SIGALRM, which only works in the main thread.
-    timeout = MATCH_TIMEOUT_SECONDS if in_main_thread else None
-    parsed_gold = parse(f"${gold}$", parsing_timeout=timeout)
-    parsed_prediction = parse(f"${prediction}$", parsing_timeout=timeout)
-    if not parsed_gold or not parsed_prediction:
+    def compare() -> bool:
+        parsed_gold = parse(f"${gold}$", parsing_timeout=None)
+        parsed_prediction = parse(f"${prediction}$", parsing_timeout=None)
+        if not parsed_gold or not parsed_prediction:
+            return False
+        return bool(verify(parsed_gold, parsed_prediction, timeout_seconds=None))
+
+    if not in_main_thread:
+        return compare()
+    try:
+        with _cpu_time_limit(MATCH_TIMEOUT_SECONDS):
+            return compare()
+    except _CpuTimeUp:
         return False
-    return bool(verify(parsed_gold, parsed_prediction, timeout_seconds=timeout))
 
 
 class VerifyWorker:
@@ -279,7 +319,7 @@ class VerifyWorker:
     Thread-safe: calls are serialised.
     """
 
-    def __init__(self, command: list[str] | None = None, timeout: float = MATCH_TIMEOUT_SECONDS * 3) -> None:
+    def __init__(self, command: list[str] | None = None, timeout: float = WORKER_WALL_SECONDS) -> None:
         self.command = command or [sys.executable, "-m", "corerl.verify_worker"]
         self.timeout = timeout
         self.process: subprocess.Popen | None = None

@@ -62,6 +62,7 @@ RANGES: dict[str, Bounds] = {
     "vllm_gpu_memory_utilization": Bounds(0.0, 1.0, open_low=True),
     "validation_fraction": Bounds(0.0, 1.0, open_low=True, open_high=True),
     "curriculum_fraction": Bounds(0.0, 1.0, open_low=True),
+    "time_budget_minutes": Bounds(0.0, open_low=True),
 }
 
 

@@ -121,6 +121,12 @@ def test_mitigation_options_are_checked() -> None:
         ({"vllm_gpu_memory_utilization": 1.5}, r"vllm_gpu_memory_utilization must be in \(0, 1\], got 1.5"),
         ({"use_cpu": 1}, "use_cpu must be true or false, got 1"),
         ({"model": 7}, "model must be a string, got 7"),
+        ({"time_budget_minutes": "an hour"}, "time_budget_minutes must be a number, got 'an hour'"),
+        ({"time_budget_minutes": 0}, "time_budget_minutes must be > 0, got 0"),
+        ({"num_iterations": 0}, "num_iterations must be >= 1, got 0"),
+        ({"steps_per_generation": 1.5}, "steps_per_generation must be an integer, got 1.5"),
+        ({"micro_batch_rollouts": "8"}, "micro_batch_rollouts must be an integer, got '8'"),
+        ({"votes_for_seen_questions": "yes"}, "votes_for_seen_questions must be true or false"),
     ],
 )
 def test_bad_types_and_ranges_fail_when_the_config_is_made(values, message) -> None:
@@ -147,11 +153,11 @@ def test_the_checks_cover_a_field_they_were_not_written_for() -> None:
 
     @dataclasses.dataclass
     class Extended:
-        time_budget_minutes: float | None = None
-        num_iterations: int = 1
+        future_budget_hours: float | None = None
+        future_passes: int = 1
 
-    assert check_fields(Extended(time_budget_minutes="90")) == []
-    assert check_fields(Extended(time_budget_minutes=-1.0, num_iterations=0)) == [
-        "time_budget_minutes must be >= 0, got -1.0",
-        "num_iterations must be >= 1, got 0",
+    assert check_fields(Extended(future_budget_hours="90")) == []
+    assert check_fields(Extended(future_budget_hours=-1.0, future_passes=0)) == [
+        "future_budget_hours must be >= 0, got -1.0",
+        "future_passes must be >= 1, got 0",
     ]
