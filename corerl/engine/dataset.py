@@ -26,7 +26,8 @@ ORGANISM_DATA = {"organism": "train", "organism-test": "test"}
 ORGANISM_DEFAULT_SIZE = 512
 # Columns the trainer passes on to the reward functions; the others are dropped.
 OFFLINE_LABEL_COLUMN = "offline_label"  # read by corerl.rewards.offline_label_reward
-KEPT_COLUMNS = ("id", "question", "answer", "view", OFFLINE_LABEL_COLUMN)
+# "operations" (organism only) splits the monitoring figures by subset (corerl.engine.monitor).
+KEPT_COLUMNS = ("id", "question", "answer", "view", "operations", OFFLINE_LABEL_COLUMN)
 
 
 def load_training_data(config: TrainConfig) -> Dataset:
