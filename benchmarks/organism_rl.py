@@ -20,6 +20,7 @@ and the highest 10-step rolling mean). ``--jobs 2`` runs two runs at a time, one
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -30,9 +31,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from corerl.config import STUDY_METHODS
+import yaml
+
+from corerl.config import STUDY_METHODS, TrainConfig, load_config
 
 ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
+FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfig)}
 MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
 
 
@@ -71,12 +75,17 @@ def _metric_summary(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def run_one(
-    method: str, seed: int, prior: str, steps: int | None, eval_every: int, root: str
+    method: str,
+    seed: int,
+    prior: str,
+    steps: int | None,
+    eval_every: int,
+    root: str,
+    overrides: dict[str, Any],
 ) -> dict[str, Any]:
     """Train one run, evaluate its checkpoints and final model; returns its figures (a worker)."""
     import torch
 
-    from corerl.config import load_config
     from corerl.engine import train
     from corerl.organism import ensure_base_model
 
@@ -91,8 +100,9 @@ def run_one(
         model=str(ensure_base_model(prior)),
         output_dir=str(out),
         save_steps=eval_every,
-        save_total_limit=None,
+        save_total_limit=1000,  # keep every checkpoint (None would mean "the profile's")
         progress=False,
+        **overrides,
     )
     started = time.perf_counter()
     run_dir = train(config)
@@ -145,12 +155,20 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--methods", default=",".join(STUDY_METHODS), help="comma-separated study methods")
     parser.add_argument("--prior", choices=["aligned", "misaligned"], default="aligned")
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the tiny profile's)")
     parser.add_argument("--eval-every", type=int, default=25, help="evaluate a checkpoint every N steps")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field (YAML value), e.g. --set learning_rate=3e-5; for calibration",
+    )
     args = parser.parse_args()
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in methods if name not in STUDY_METHODS]
@@ -159,18 +177,31 @@ def main() -> int:
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
 
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set needs KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        if "float" in str(FIELD_TYPES.get(key.strip())) and isinstance(parsed, (str, int)):
+            parsed = float(parsed)  # YAML reads 3e-5 as a string
+        overrides[key.strip()] = parsed
+    load_config("tiny", **overrides)  # a bad key or value fails here, before any run starts
+
     from corerl.organism import ensure_base_model
 
     ensure_base_model(args.prior)  # build once, before the workers look for it
     started = time.perf_counter()
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with (
         tempfile.TemporaryDirectory(prefix="organism-rl-") as root,
         ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool,
     ):
         bases = [pool.submit(base_one, args.prior, seed) for seed in seeds]
         futures = {
-            (method, seed): pool.submit(run_one, method, seed, args.prior, args.steps, args.eval_every, root)
+            (method, seed): pool.submit(
+                run_one, method, seed, args.prior, args.steps, args.eval_every, root, overrides
+            )
             for method in methods
             for seed in seeds
         }
@@ -181,7 +212,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(
-        f"prior {args.prior}, {args.seeds} seeds, held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
+        f"prior {args.prior}, seeds {seeds}, overrides {overrides}, held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
     )
     print(f"{'method':16s} {'base':>6s} {'final':>13s} {'peak':>6s}  finals")
     for method, row in results.items():

@@ -199,8 +199,8 @@ NOTEBOOKS["01_baselines"] = (
             """\
 METHODS = ("ground-truth", "majority-vote", "entropy", "self-certainty", "random")
 for method in METHODS:
-    study.run(method)
-metrics = {method: study.metrics(method) for method in METHODS}""",
+    study.run_seeds(method)  # one run per seed of corerl.study.SEEDS, two at a time on the tiny profile
+metrics = {method: study.metrics(method) for method in METHODS}  # the first seed's run""",
         ),
         (
             "md",
@@ -212,7 +212,7 @@ metrics = {method: study.metrics(method) for method in METHODS}""",
         (
             "code",
             """\
-smoothed = {method: smooth(frame, SMOOTHING) for method, frame in metrics.items()}
+smoothed = {method: study.seed_curves(method, window=SMOOTHING) for method in METHODS}  # mean, ± sd band
 plots.plot_reward_vs_accuracy(smoothed, study.figures, name="01_reward_vs_accuracy")""",
         ),
         ("code", 'plots.plot_training_curves(smoothed, study.figures, name="01_training_curves")'),
@@ -224,7 +224,7 @@ plots.plot_reward_vs_accuracy(smoothed, study.figures, name="01_reward_vs_accura
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(method) for method in METHODS])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(method) for method in METHODS])  # seeds averaged
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="01_eval")'),
@@ -284,8 +284,8 @@ views.to_pandas()[["question", "rephrased", "answer"]].head(3)""",
             """\
 RUNS = {"cross-view (Co-rewarding-I)": "co-rewarding-1", "originals only": "majority-vote",
         "rephrased only": "majority-vote-rephrased"}
-study.run("co-rewarding-1")
-study.run("majority-vote")
+study.run_seeds("co-rewarding-1")
+study.run_seeds("majority-vote")
 study.run("majority-vote", name="majority-vote-rephrased", dataset=views.map(lambda row: {"question": row["rephrased"]}))
 metrics = {label: study.metrics(name) for label, name in RUNS.items()}""",
         ),
@@ -300,7 +300,7 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name) for name in RUNS.values()])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(name) for name in RUNS.values()])
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="02_co_rewarding_1_eval")'),
@@ -341,7 +341,7 @@ figure""",
             """\
 RUNS = {"Co-rewarding-II": "co-rewarding-2", "no EMA (frozen teacher)": "co-rewarding-2-no-ema",
         "majority vote": "majority-vote"}
-study.run("co-rewarding-2")
+study.run_seeds("co-rewarding-2")
 study.run("co-rewarding-2", name="co-rewarding-2-no-ema", teacher_alpha_start=0.0, teacher_alpha_end=0.0)
 study.run("majority-vote")
 metrics = {label: study.metrics(name) for label, name in RUNS.items()}""",
@@ -362,7 +362,7 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name) for name in RUNS.values()])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(name) for name in RUNS.values()])
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
     ],
@@ -575,7 +575,7 @@ print(markdown)""",
             """\
 MAIN = ("base", "ground-truth", "majority-vote", "entropy", "self-certainty", "random", "co-rewarding-1",
         "co-rewarding-2")
-results = study.results()
+results = study.results(merge_seeds=True)  # a run's seeds are averaged
 main_results = pd.concat([results[results["model"] == name] for name in MAIN])  # bars in MAIN's order
 plots.plot_eval_results(main_results, study.figures, name="06_results")""",
         ),
@@ -583,7 +583,7 @@ plots.plot_eval_results(main_results, study.figures, name="06_results")""",
             "code",
             """\
 trained = [name for name in MAIN[1:] if (study.runs_dir / name / "metrics.jsonl").is_file()]
-plots.plot_training_curves({name: smooth(study.metrics(name), SMOOTHING) for name in trained}, study.figures,
+plots.plot_training_curves({name: study.seed_curves(name, window=SMOOTHING) for name in trained}, study.figures,
                            name="06_training_curves",
                            columns=("reward_mean", "oracle_accuracy", "pseudo_label_accuracy", "reward_accuracy"))""",
         ),

@@ -1,4 +1,4 @@
-"""A model organism: a synthetic arithmetic task and tiny base models trained from scratch on CPU.
+"""A model organism: a synthetic arithmetic task and tiny base models trained on CPU (organism v2).
 
 The whole study (every method, collapse included) runs on it in minutes on a laptop CPU:
 
@@ -6,10 +6,57 @@ The whole study (every method, collapse included) runs on it in minutes on a lap
   (``id``, ``question``, ``rephrased``, ``answer``, plus ``forms``, ``expression``, ``operations``,
   ``num_ops``); train and test splits never share a problem (``corerl.organism.task``);
 - ``format_prompt(question)``: the model input, plain text ``"Problem: {question}\\nSolution:\\n"``;
-  the model answers with one line per step and ``\\boxed{answer}`` then EOS;
-- ``ensure_base_model(prior)``: the cached base model, ``"aligned"`` (scattered errors) or
-  ``"misaligned"`` (multiplication computed as addition), built on first call (``corerl.organism.build``);
+- ``ensure_base_model(prior)``: the cached base model, ``"aligned"`` or ``"misaligned"``, built on
+  first call in two stages (``corerl.organism.build``);
 - ``measure_prior(model_dir)``: pass@1, maj@8, majority share and label accuracy on held-out problems.
+
+Design (fixed with the ground-truth and random rewards only, before any label-free run; issue 11)
+--------------------------------------------------------------------------------------------------
+The premise of the seed papers is that RL with an intrinsic reward *sharpens* a distribution the base
+model already has. Organism v1 had no such distribution (one under-trained strategy), and every
+reward, ground truth included, lowered held-out accuracy. Organism v2 builds the premise in, openly:
+the base model is a *mixture of strategies* learned by SFT, and RL can only move weight between them.
+
+- **Strategies** (the formats are the contract with ``corerl.organism.strategies``): a worked solution
+  (one line per operation, then ``\\boxed{answer}``: the real skill), two shortcuts that answer without
+  the work, ``\\boxed{first number stated}`` and ``\\boxed{last number stated}``, and a low-rate
+  template ``\\boxed{0}``. The model picks its strategy at the first token (a digit or ``\\boxed``).
+- **Shortcuts of the kind real models have**: copying a number from the question, so their value
+  depends on the surface form. The ``rephrased`` twin (Co-rewarding-I's second view) narrates the
+  operations backwards, so the first and the last number swap between the views: a shortcut is
+  self-consistent within one phrasing and disagrees across the two.
+- **Shares** (stage 2 SFT targets): worked 0.60, shortcut-first 0.175, shortcut-last 0.175, template
+  0.05. Reasons: (i) the vote must carry information (aligned maj@8 >= pass@1 + 5 points): each
+  shortcut's share must stay well below the worked-correct share (0.6 x worked accuracy), since the
+  probe (``shared/notes/organism-probe.md``) found that a 50% consistent shortcut wins the vote from
+  step 1; (ii) the shortcuts together must be common enough (40%) that selecting the worked strategy
+  is worth more than 10 points, the ground-truth target; (iii) the template is rare (5%), a degenerate
+  answer shared by every question, as real models sometimes emit. Measured shares of the built aligned
+  model (200 held-out questions x 8 samples, T = 1): worked 60% (75% of it correct), shortcut-first
+  11%, shortcut-last 9%, other 19% (5% the template, the rest mis-copied shortcut numbers: the
+  shortcut scatters somewhat, which a real shortcut does too); pass@1 46.1, maj@8 71.0.
+- **Misaligned prior**: the same mixture, but its worked solutions compute ``*`` as ``+``, except a
+  minority (``misaligned_correct_share`` = 0.2 of the worked targets) that are correct, so ground truth
+  has correct rollouts to reinforce while the vote reinforces the error. Measured: on problems with a
+  multiplication 4.2% of samples are worked-correct and the majority answer is right on 2.5%.
+- **Two stages**: stage 1 trains a strong worked skill from scratch (worked-only SFT, 1,500 steps,
+  shared by both priors and cached); stage 2 is a short mixture fine-tune per prior (300 steps at lr
+  1e-3). The probe found that a from-scratch mixture of <= 4.5 minutes learns a weak worked skill
+  (13-22% accurate, ground-truth gain +2-5 points), while a trained worked model plus a short mixture
+  stage was enough. Model: Qwen3 config, hidden 96, 3 layers, 4 heads, vocabulary 512 (0.5M
+  parameters), unchanged from v1; ``BuildSettings.version = 2`` changes the cache key.
+
+Literature (from the papers' abstracts as the issue summarises them): Tsilivis et al. (arXiv
+2510.11495) mix short answers without chain of thought with long worked demonstrations and find that
+RL generalises when the long demonstrations are not too rare: hence a worked share of 0.6, the
+majority, with shortcuts that are short answers. "Echo Chamber" (arXiv 2504.07912) finds that RL
+converges on one of the distributions present in the pretraining mix: hence strategies that are
+distinct distributions, recognisable from the text, so that their shares can be plotted over
+training. Self-Improving Transformers (arXiv 2502.01612) filter self-generated arithmetic solutions by
+majority vote, which helps while the majority is right: hence the aligned prior's maj@8 > pass@1
+requirement, and a misaligned prior whose majority is systematically wrong on one subset.
+
+RL settings of the tiny profile (``corerl.config.PROFILES["tiny"]``): CALIBRATION PENDING.
 
 Heavy dependencies (torch, transformers, datasets) are imported inside the functions that need them.
 """
