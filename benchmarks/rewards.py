@@ -34,6 +34,7 @@ def make_batch(n_questions: int, seed: int) -> dict[str, list]:
     questions = load_dataset("math-train", limit=n_questions)
     columns: dict[str, list] = {"prompts": [], "completions": [], "id": [], "answer": [], "view": []}
     columns.update(teacher_completions=[], token_entropy=[], self_certainty=[], offline_label=[])
+    columns["question"] = []  # step-check reads it (MATH wording: its organism parser gives up at once)
     for row in questions:
         right = row["answer"] or "0"
         choices = [right, right, right, normalize_answer(right), str(generator.randint(0, 99)), None]
@@ -47,6 +48,7 @@ def make_batch(n_questions: int, seed: int) -> dict[str, list]:
             columns["view"].append("original" if rollout < GROUP_SIZE // 2 else "rephrased")
         columns["completions"] += group
         columns["prompts"] += [row["question"]] * GROUP_SIZE
+        columns["question"] += [row["question"]] * GROUP_SIZE
         columns["id"] += [row["id"]] * GROUP_SIZE
         columns["answer"] += [right] * GROUP_SIZE
         columns["teacher_completions"] += [group] * GROUP_SIZE

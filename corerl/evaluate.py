@@ -7,7 +7,9 @@ answers extracted (last ``\\boxed{}``) and graded against the ground truth with 
 - ``maj@k``: the share of questions whose majority answer (``corerl.voting.majority_vote``, the
   same vote as training) is correct;
 - ``pass@k``: the share of questions with at least one correct completion;
-- ``no_answer_rate``: the share of completions without a final answer.
+- ``no_answer_rate``: the share of completions without a final answer;
+- on the ``organism`` benchmark only, ``strategy/<name>``: the share of completions of each organism
+  strategy (``corerl.organism.strategies``: worked-correct, worked-wrong, the shortcuts, ...).
 Greedy decoding (temperature 0) makes the k samples identical, so it is evaluated with k = 1.
 
 The results are a tidy table (benchmark, model, metric, k, temperature, value, n), values as
@@ -108,6 +110,18 @@ def summarize(grades: Sequence[Grade], answers: Sequence[Sequence[str | None]]) 
         "pass@k": sum(any(g.correct) for g in grades) / len(grades),
         "no_answer_rate": sum(a is None for group in answers for a in group) / completions,
     }
+
+
+def _organism_strategies(
+    questions: Sequence[str], completions: Sequence[Sequence[str]], truths: Sequence[str]
+) -> dict[str, float]:
+    """The organism's strategy shares over every completion of every question (``strategy/<name>``)."""
+    from corerl.organism.strategies import strategy_metrics
+
+    rows = [
+        (q, text, t) for q, group, t in zip(questions, completions, truths, strict=True) for text in group
+    ]
+    return strategy_metrics(*(list(column) for column in zip(*rows, strict=True)))
 
 
 def load_benchmark(name: str, *, limit: int | None = None) -> tuple[str, datasets.Dataset, Formatter | None]:
@@ -234,7 +248,10 @@ def evaluate(
         )
         answers = [[extract_answer(text) for text in group] for group in completions]
         grades = [grade(group, truth) for group, truth in zip(answers, truths, strict=True)]
-        for metric, value in summarize(grades, answers).items():
+        figures = summarize(grades, answers)
+        if name == ORGANISM:
+            figures.update(_organism_strategies(questions, completions, truths))
+        for metric, value in figures.items():
             rows.append(
                 {
                     "benchmark": name,

@@ -4,7 +4,8 @@ Figures are built on ``matplotlib.figure.Figure`` directly, not through ``pyplot
 switches the global backend (PNGs render with Agg), nothing needs a display, and no figure stays
 open in pyplot's registry. Each function returns the figure, so a notebook cell that ends with the
 call shows it. Inputs are the frames of :mod:`corerl.collapse` and :mod:`corerl.evaluate`, keyed
-by run name.
+by run name. The strategy-share figures (issue 11) read the organism's ``strategy/<name>`` metrics
+and take several seeds' frames per run, plotting their mean.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from corerl.collapse import CURVE_COLUMNS
+from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 
@@ -201,5 +203,118 @@ def plot_eval_results(
     axis.set_xticks(range(len(table.index)), [str(b) for b in table.index])
     axis.set_ylabel(f"{metric} (%)")
     axis.legend(fontsize="small")
+    save_figure(figure, out_dir, name)
+    return figure
+
+
+STRATEGY_COLORS: dict[str, str] = {
+    "worked-correct": "tab:green",
+    "worked-wrong": "tab:red",
+    "shortcut-first": "tab:blue",
+    "shortcut-last": "tab:purple",
+    "no-answer": "tab:gray",
+    "other": "tab:olive",
+}
+
+
+def strategy_curves(
+    runs: pd.DataFrame | Sequence[pd.DataFrame], *, window: int = 1, run: str = "run"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean and standard deviation over seeds of each strategy share at each step (``step`` the index).
+
+    ``runs`` is one run's metrics or several seeds' metrics of one run; each seed is smoothed first by
+    a trailing rolling mean over ``window`` steps (shares still sum to 1), steps without shares (no
+    labels) are dropped. The deviation is 0 with one seed.
+
+    >>> seeds = [pd.DataFrame({"step": [1, 2], **{f"strategy/{s}": [0.0, 0.0] for s in STRATEGIES}})
+    ...          .assign(**{"strategy/worked-correct": share, "strategy/other": 1 - share}) for share in (0.2, 0.6)]
+    >>> mean, sd = strategy_curves(seeds)
+    >>> mean["worked-correct"].round(2).tolist(), sd["worked-correct"].round(2).tolist()
+    ([0.4, 0.4], [0.2, 0.2])
+    """
+    frames = [runs] if isinstance(runs, pd.DataFrame) else list(runs)
+    if not frames:
+        raise ValueError(f"run {run!r}: no metrics given")
+    columns = [f"{METRIC_PREFIX}{strategy}" for strategy in STRATEGIES]
+    smoothed = []
+    for seed, metrics in enumerate(frames):
+        _require(
+            metrics,
+            ["step", *columns],
+            f"metrics of run {run!r} (seed {seed}); strategy shares exist only on the organism's data",
+        )
+        shares = metrics[["step", *columns]].dropna().sort_values("step").set_index("step").astype(float)
+        smoothed.append(shares.rolling(max(1, window), min_periods=1).mean())
+    stacked = pd.concat(smoothed).rename(columns=lambda column: column.removeprefix(METRIC_PREFIX))
+    if stacked.empty:
+        raise ValueError(f"run {run!r}: no step has strategy shares (were the labels missing?)")
+    grouped = stacked.groupby(level="step")
+    return grouped.mean(), grouped.std(ddof=0).fillna(0.0)
+
+
+def plot_strategy_shares(
+    runs: Mapping[str, pd.DataFrame | Sequence[pd.DataFrame]],
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str = "strategy_shares",
+    kind: str = "area",
+    window: int = 1,
+    bands: bool = True,
+) -> Figure:
+    """One panel per run: the share of each organism strategy among its rollouts against step.
+
+    ``runs`` maps a run (method) to its metrics, or to several seeds' metrics, whose mean is drawn
+    (:func:`strategy_curves`). ``kind="area"`` stacks the shares (they sum to 1); ``kind="lines"``
+    draws one line per strategy, with a band of ± one standard deviation over seeds when ``bands``.
+    """
+    if kind not in ("area", "lines"):
+        raise ValueError(f"kind must be 'area' or 'lines', got {kind!r}")
+    curves = {run: strategy_curves(frames, window=window, run=run) for run, frames in runs.items()}
+    figure, axes = _grid(len(curves))
+    for axis, (run, (mean, sd)) in zip(axes, curves.items(), strict=True):
+        steps = mean.index.to_numpy()
+        colors = [STRATEGY_COLORS[strategy] for strategy in STRATEGIES]
+        if kind == "area":
+            axis.stackplot(steps, *(mean[s].to_numpy() for s in STRATEGIES), labels=STRATEGIES, colors=colors)
+        else:
+            for strategy, color in zip(STRATEGIES, colors, strict=True):
+                axis.plot(steps, mean[strategy], color=color, label=strategy)
+                if bands and (sd[strategy] > 0).any():
+                    low, high = mean[strategy] - sd[strategy], mean[strategy] + sd[strategy]
+                    axis.fill_between(steps, low.clip(0, 1), high.clip(0, 1), color=color, alpha=0.2)
+        seeds = 1 if isinstance(runs[run], pd.DataFrame) else len(runs[run])
+        axis.set_title(run if seeds == 1 else f"{run} (mean of {seeds} seeds)")
+        axis.set_xlabel("step")
+        axis.set_ylabel("share of rollouts")
+        axis.set_ylim(0, 1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(STRATEGIES), fontsize="small")
+    save_figure(figure, out_dir, name)
+    return figure
+
+
+def plot_eval_strategy_shares(
+    results: pd.DataFrame, out_dir: str | os.PathLike[str], *, name: str = "eval_strategy_shares"
+) -> Figure:
+    """Stacked bars: the strategy shares of each model's evaluation samples (``strategy/<name>`` rows)."""
+    _require(results, ["model", "metric", "value"], "results table")
+    chosen = results[results["metric"].astype(str).str.startswith(METRIC_PREFIX)]
+    if chosen.empty:
+        raise ValueError("results table has no strategy/<name> rows (the organism benchmark writes them)")
+    table = chosen.pivot_table(index="model", columns="metric", values="value", aggfunc="mean", sort=False)
+    figure = Figure(figsize=(max(4.0, 0.9 * len(table.index) + 2), 3.5), layout="constrained")
+    axis = figure.subplots()
+    bottom = [0.0] * len(table.index)
+    for strategy in STRATEGIES:
+        column = f"{METRIC_PREFIX}{strategy}"
+        values = table[column].fillna(0.0).tolist() if column in table else [0.0] * len(table.index)
+        axis.bar(
+            range(len(table.index)), values, bottom=bottom, color=STRATEGY_COLORS[strategy], label=strategy
+        )
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axis.set_xticks(range(len(table.index)), [str(model) for model in table.index], rotation=30, ha="right")
+    axis.set_ylabel("share of evaluation samples")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1, 0.5))
     save_figure(figure, out_dir, name)
     return figure

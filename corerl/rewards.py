@@ -14,6 +14,8 @@ Paper references (methods.md):
 - ``self_certainty_reward``: Intuitor, r(y) = mean_t KL(U || p_t).
 - ``random_reward``: the spurious-reward control, Bernoulli(0.5).
 - ``offline_label_reward``: SRT's offline labels, r(y) = 1[ans(y) == label voted once by the frozen model].
+- ``step_check_reward``: an external label-free reward (the direction of arXiv 2603.08660; the
+  definition is ours, organism only): r(y) = 1[y's worked steps carry out the question's problem].
 
 Departures: voting compares normalised strings (see ``corerl.voting``); a completion whose other
 view (Co-rewarding-I) is absent from the batch gets 0, like an empty majority, and the share of such
@@ -368,6 +370,35 @@ def make_random_reward(*, seed: int = 0, probability: float = 0.5) -> RewardFunc
 
 random_reward = make_random_reward()
 
+
+def step_check_reward(
+    prompts: Sequence[Any], completions: Sequence[Completion], question: Sequence[str], **kwargs: Any
+) -> list[float | None]:
+    """Organism only: 1.0 when the worked steps carry out the problem the question text states.
+
+    Label-free and external (``corerl.organism.step_check``): the start value, operations and
+    operands are parsed from ``question``, never from ``answer``; every line ``a op b = c`` must be
+    right, start from the stated start value, continue from the previous result, use the stated
+    operation and operand, and the boxed answer must equal the last result. A shortcut without steps
+    gets 0. Logs ``unparsed_question_rate`` (questions the organism parser cannot read: reward 0).
+
+    >>> step_check_reward(["p"] * 3, ["7 + 5 = 12\\n\\\\boxed{12}", "\\\\boxed{12}", "7 + 5 = 13\\n\\\\boxed{13}"],
+    ...                   question=["Compute 7 + 5."] * 3)
+    [1.0, 0.0, 0.0]
+    """
+    from corerl.organism.step_check import step_check
+
+    verdicts = [
+        step_check(text, completion_text(completion))
+        for text, completion in zip(question, completions, strict=True)
+    ]
+    log_metric = kwargs.get("log_metric")
+    if log_metric is not None and verdicts:
+        log_metric("unparsed_question_rate", sum(v == "unparsed-question" for v in verdicts) / len(verdicts))
+    _log_no_answer_rate(log_metric, completion_answers(completions))
+    return [float(verdict == "consistent") for verdict in verdicts]  # r(y) = 1[steps consistent]
+
+
 REWARDS: dict[str, RewardFunction] = {
     "ground-truth": ground_truth_reward,
     "majority-vote": majority_vote_reward,
@@ -377,6 +408,7 @@ REWARDS: dict[str, RewardFunction] = {
     "co-rewarding-2": teacher_vote_reward,
     "random": random_reward,
     "offline-labels": offline_label_reward,
+    "step-check": step_check_reward,
 }
 """Method name -> reward function (open-r1 style: one dict is the registry)."""
 
@@ -396,6 +428,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "co-rewarding-2": (),
     "random": (),
     "offline-labels": ("offline_label",),
+    "step-check": (),  # reads ``question`` only (organism questions)
 }
 """The dataset columns (beyond ``question``) each method needs before training can start."""
 

@@ -90,6 +90,15 @@ COMMON_INTRO = (
     "Unsloth QLoRA. Runs that already exist in `RUNS_DIR` are loaded, not retrained."
 )
 
+STRATEGY_INTRO = (
+    "## Strategy shares\n\nOn the organism every rollout's strategy is recognised from its text "
+    "(`corerl.organism.strategies`): a worked solution (lines `a op b = c`, then `\\boxed{}`) whose answer is "
+    "right or wrong, a shortcut that boxes the question's first or its last number, no answer, or something "
+    "else. The share of each among all rollouts of a step (monitoring only: the ground truth splits "
+    "worked-correct from worked-wrong and never reaches a reward), rolling means over `SMOOTHING` steps. "
+    "Real datasets have no such classes: the cell is skipped off the organism."
+)
+
 NOTEBOOKS: dict[str, tuple[str, list[tuple[str, str]]]] = {}
 
 NOTEBOOKS["00_quickstart"] = (
@@ -216,6 +225,13 @@ smoothed = {method: study.seed_curves(method, window=SMOOTHING) for method in ME
 plots.plot_reward_vs_accuracy(smoothed, study.figures, name="01_reward_vs_accuracy")""",
         ),
         ("code", 'plots.plot_training_curves(smoothed, study.figures, name="01_training_curves")'),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":  # strategy shares exist on the organism's data only
+    display(plots.plot_strategy_shares(metrics, study.figures, name="01_strategy_shares", window=SMOOTHING))""",
+        ),
         (
             "md",
             "## Before and after\n\nThe base model and each trained model on the held-out benchmarks "
@@ -228,6 +244,18 @@ evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(method) f
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="01_eval")'),
+        (
+            "md",
+            "The strategies of the evaluation samples, base model against each trained one (organism only):",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    strategies = evaluation[evaluation["metric"].str.startswith("strategy/")]
+    display(strategies.pivot_table(index="model", columns="metric", values="value").round(3))
+    display(plots.plot_eval_strategy_shares(strategies, study.figures, name="01_eval_strategy_shares"))""",
+        ),
     ],
 )
 
@@ -297,6 +325,13 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
                            columns=("reward_mean", "oracle_accuracy", "pseudo_label_accuracy", "reward_accuracy",
                                     "majority_share", "completion_length"))""",
         ),
+        ("md", STRATEGY_INTRO + " Co-rewarding-I's shares cover the rollouts of both views."),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="02_strategy_shares", window=SMOOTHING))""",
+        ),
         (
             "code",
             """\
@@ -358,6 +393,13 @@ plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in 
                            study.figures, name="03_co_rewarding_2_curves",
                            columns=("pseudo_label_accuracy", "oracle_accuracy", "reward_mean", "reward_accuracy",
                                     "majority_share", "kl"))""",
+        ),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="03_strategy_shares", window=SMOOTHING))""",
         ),
         (
             "code",
@@ -459,6 +501,46 @@ plots.plot_training_curves({"test-time (small set)": smooth(study.metrics("test-
                            study.figures, name="04_test_time_training",
                            columns=("reward_mean", "oracle_accuracy", "reward_accuracy", "majority_share"))""",
         ),
+        (
+            "md",
+            STRATEGY_INTRO
+            + " On the misaligned prior the worked chains that compute `*` as `+` are worked-wrong.",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares({**metrics, "test-time (small set)": study.metrics("test-time")},
+                                       study.figures, name="04_strategy_shares", window=SMOOTHING))""",
+        ),
+        (
+            "md",
+            "## An external reward: step-check\n\nThe scaling study (arXiv 2603.08660) expects intrinsic rewards to "
+            "collapse and points to *external* label-free rewards, which check a solution against something outside "
+            "the model's confidence. `step-check` (our definition, organism only, `corerl.organism.step_check`) pays "
+            "1 when every worked line `a op b = c` is right, starts from the question's start value, continues from "
+            "the previous result, uses the operation and operand the question states, and the box holds the last "
+            "result; it parses the question text, never the answer column. A shortcut without steps gets 0. On the "
+            "organism the check is complete, so it is the ground-truth reward restricted to completions that show "
+            "their work: does it rise without the fall, beside majority vote and ground truth?",
+        ),
+        (
+            "code",
+            """\
+if study.profile == "tiny":  # the step check reads organism questions only
+    study.run("step-check")
+    study.run("ground-truth")
+    external = {"step-check (external)": study.metrics("step-check"), "majority vote": study.metrics("majority-vote"),
+                "ground truth": study.metrics("ground-truth")}
+    display(plots.plot_reward_vs_accuracy({label: smooth(frame, SMOOTHING) for label, frame in external.items()},
+                                          study.figures, name="04_external_reward"))
+    display(plots.plot_strategy_shares(external, study.figures, name="04_external_strategy_shares",
+                                       window=SMOOTHING))
+    evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name)
+                                                      for name in ("ground-truth", "majority-vote", "step-check")])
+    accuracy = evaluation[evaluation["metric"].isin(["avg@k", "maj@k"])]
+    display(accuracy.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3))""",
+        ),
     ],
 )
 
@@ -535,6 +617,13 @@ metrics = {label: study.metrics(name) for label, name in RUNS.items()}
 plots.plot_training_curves({label: smooth(frame, SMOOTHING) for label, frame in metrics.items()},
                            study.figures, name="05_mitigations_curves",
                            columns=("reward_mean", "oracle_accuracy", "reward_accuracy", "majority_share"))""",
+        ),
+        ("md", STRATEGY_INTRO),
+        (
+            "code",
+            """\
+if study.profile == "tiny":
+    display(plots.plot_strategy_shares(metrics, study.figures, name="05_strategy_shares", window=SMOOTHING))""",
         ),
         ("md", "Evaluation (early stopping: its best checkpoint):"),
         (

@@ -259,6 +259,8 @@ def test_every_notebook_executes_in_smoke_mode(tmp_path: Path) -> None:
         assert not errors, path.name
     for name in ("01_reward_vs_accuracy", "03_co_rewarding_2_curves", "04_reward_accuracy", "06_results"):
         assert (figures / f"{name}.png").stat().st_size > 0
+    for number in range(1, 6):  # the organism's strategy shares of the runs of notebooks 01-05
+        assert (figures / f"0{number}_strategy_shares.png").stat().st_size > 0
     results = (figures / "results.md").read_text()
     assert "SMOKE" in results
     for method in ("ground-truth", "majority-vote", "co-rewarding-1", "co-rewarding-2", "curriculum"):

@@ -214,6 +214,9 @@ def _label_free_columns() -> dict[str, dict]:
         "self-certainty": trl_columns(completions, self_certainty=[0.2 * i for i in range(8)]),
         "random": trl_columns(completions),
         "offline-labels": trl_columns(completions, offline_label=["1"] * 8),
+        "step-check": trl_columns(
+            ["2 - 1 = 1\n" + text for text in completions], question=["Compute 2 - 1."] * 8
+        ),
     }
 
 
@@ -248,6 +251,7 @@ def test_no_completion_makes_a_reward_raise(completions: list[str]) -> None:
         token_entropy=[0.5] * n,
         self_certainty=[0.5] * n,
         offline_label=completions,
+        question=completions,
     )
     for name, reward in REWARDS.items():
         rewards = reward(**columns)

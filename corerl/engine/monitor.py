@@ -6,6 +6,9 @@ rollouts, rewards and pseudo-labels with the ground truth. Nothing it computes i
 training. ``RunLogCallback`` appends one JSON line per optimizer step to ``metrics.jsonl`` (flushed at
 once, so a killed run keeps every finished step), writes a few ``samples.jsonl`` rows every K steps
 (each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
+With ``strategies=True`` (the training data is the organism) each step also logs the share of every
+organism strategy among all rollouts, ``strategy/<name>`` (``corerl.organism.strategies``): monitoring
+only, read against the ground truth like the oracle accuracy.
 
 Groups are prompts: each prompt's G rollouts (for Co-rewarding-I each view is its own group).
 On several processes the wrapper gathers the whole generation batch from every rank before scoring
@@ -25,6 +28,7 @@ from transformers import TrainerCallback
 
 from corerl.answers import answers_match, extract_answer, normalize_answer
 from corerl.collapse import read_jsonl
+from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
 
@@ -112,8 +116,10 @@ class MonitoredReward:
         *,
         stop_token_ids: frozenset[int] = frozenset(),
         max_completion_length: int | None = None,
+        strategies: bool = False,
     ) -> None:
         self.method = method
+        self.strategies = strategies
         self.reward_function = reward_function or REWARDS[method]
         self.stop_token_ids = stop_token_ids
         self.max_completion_length = max_completion_length
@@ -149,6 +155,9 @@ class MonitoredReward:
         self.latest["token_entropy"] = _mean([float(e) for e in entropies]) if entropies else None
         lengths = columns.get("completion_ids")
         self.latest["completion_length"] = _mean([float(len(ids)) for ids in lengths]) if lengths else None
+        if self.strategies:  # organism strategy shares of all rollouts (monitoring only)
+            texts = [completion_text(completion) for completion in completions]
+            self.latest.update(strategy_figures(columns.get("question"), texts, ground_truth))
         ids = columns.get("id") or [None] * len(prompts)
         questions = columns.get("question") or [None] * len(prompts)
         truncated = (

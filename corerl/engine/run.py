@@ -85,7 +85,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     from transformers.trainer_callback import ProgressCallback
 
     from corerl.engine import mitigations
-    from corerl.engine.dataset import select_rows, trainer_dataset
+    from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
     from corerl.engine.model import load_model
     from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
@@ -119,6 +119,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         config.method,
         stop_token_ids=stop_token_ids(model, tokenizer),
         max_completion_length=config.max_completion_length,
+        strategies=config.data in ORGANISM_DATA,  # organism strategy shares (monitoring only)
     )
     trainer = trainer_class(config.method)(
         model=model,
