@@ -209,8 +209,15 @@ class TrainConfig:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # CPU, fp32, the organism's tiny base model and data; seconds per step.
-    "tiny": {},
+    # CPU, fp32, the organism's tiny base model and data; seconds per step. RL settings calibrated on
+    # the ground-truth and random rewards only (issue 11; reasons in corerl.organism's docstring).
+    "tiny": {
+        "learning_rate": 1e-5,
+        "warmup_steps": 5,
+        "max_steps": 50,
+        "questions_per_step": 4,
+        "beta": 0.0,
+    },
     # Free Colab/Kaggle T4: 16 GB, fp16 (no bf16), Unsloth 4-bit QLoRA, vLLM colocated.
     "t4": {
         "model": "unsloth/Qwen3-1.7B-Base",

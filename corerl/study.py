@@ -324,6 +324,10 @@ class Study:
             raise FileNotFoundError(f"no run {name!r} under {self.runs_dir}: train it first")
         return found
 
+    def seed_metrics(self, name: str, *, seeds: Sequence[int] | None = None) -> list[pd.DataFrame]:
+        """The ``metrics.jsonl`` frames of run ``name``'s trained seeds (for ``plots.plot_strategy_shares``)."""
+        return [self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)]
+
     def seed_curves(self, name: str, *, seeds: Sequence[int] | None = None, window: int = 10) -> pd.DataFrame:
         """The curves of run ``name`` over its trained seeds: each seed smoothed (:func:`smooth`), then
         per step the mean over seeds and the standard deviation as ``<column>_sd`` (NaN for one seed)."""

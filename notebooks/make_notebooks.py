@@ -25,7 +25,7 @@ BRANCH = "main"
 PARAMETERS = """\
 # Parameters: papermill and `corerl reproduce` inject new values in a cell right after this one.
 PROFILE = "auto"  # "auto": t4 on a CUDA GPU, else tiny | "tiny": CPU organism, minutes | "t4": Colab/Kaggle T4, real 1.7B model, hours | "a100"
-STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 300; more steps show slower dynamics such as collapse, cost grows linearly
+STEPS = None  # optimizer steps per run, None for the profile's: tiny 50, t4 300; more steps show slower dynamics such as collapse, cost grows linearly
 MODEL = None  # base model, hub id or path; None for the profile's: the organism's aligned model, built here once, on tiny; Qwen3-1.7B-Base on t4
 SMOKE = False  # True: 2 steps and a few questions everywhere, to check the notebook runs; the numbers then mean nothing
 RETRAIN = False  # False: finished runs are loaded, interrupted ones resumed; True: retrain the runs this notebook uses, shared with others
@@ -209,7 +209,7 @@ NOTEBOOKS["01_baselines"] = (
 METHODS = ("ground-truth", "majority-vote", "entropy", "self-certainty", "random")
 for method in METHODS:
     study.run_seeds(method)  # one run per seed of corerl.study.SEEDS, two at a time on the tiny profile
-metrics = {method: study.metrics(method) for method in METHODS}  # the first seed's run""",
+metrics = {method: study.seed_metrics(method) for method in METHODS}  # every seed's metrics.jsonl""",
         ),
         (
             "md",

@@ -311,6 +311,10 @@ def test_prior_figures_are_measured_by_sampling(smoke_model: Path) -> None:
     assert overall.questions == 6 and overall.samples == 3
     assert 0.0 <= overall.pass_at_1 <= 1.0 and 0.0 <= overall.maj_at_k <= 1.0
     assert 0.0 <= overall.majority_share <= 1.0 and overall.distinct_answers <= 3
+    from corerl.organism.strategies import STRATEGIES
+
+    assert list(overall.strategies) == list(STRATEGIES) and abs(sum(overall.strategies.values()) - 1) < 1e-9
+    assert overall.strategies["worked-correct"] <= overall.pass_at_1 + 1e-9
     subsets = [
         figures[name].questions
         for name in ("with_multiplication", "without_multiplication")
