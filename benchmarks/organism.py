@@ -1,10 +1,11 @@
-"""Benchmark the model organism: build time, prior figures, and RL on every method.
+"""Benchmark the model organism: build time, prior figures (with strategy shares), and RL on every method.
 
     python benchmarks/organism.py                       # build (or reuse) both priors, measure them
     python benchmarks/organism.py --rl-steps 40         # then train every method on each prior
     python benchmarks/organism.py --smoke               # seconds: smoke builds, 20 questions
 
-Build time is read from the build record (wall and CPU seconds; on a shared machine the CPU
+Build time is read from the build record (wall and CPU seconds of stage 2, and of the shared
+stage 1 it started from; on a shared machine the CPU
 seconds are the fair measure: 5 minutes on 2 cores = 600 CPU seconds). Figures are measured on
 held-out problems by sampling (8 samples at temperature 1.0). With ``--rl-steps``, each method runs
 through ``corerl.engine.train`` on the tiny profile; steps per second, the first and last logged
@@ -35,7 +36,10 @@ TRACKED = (
 
 def _figures_line(name: str, figures: dict) -> str:
     parts = [f"{key}={value:.3f}" for key, value in figures.items() if isinstance(value, float)]
-    return f"  {name:24s} n={figures['questions']:4d} " + " ".join(parts)
+    shares = " ".join(f"{key}={value:.3f}" for key, value in figures.get("strategies", {}).items())
+    return (
+        f"  {name:24s} n={figures['questions']:4d} " + " ".join(parts) + f"\n  {'':24s} strategies: {shares}"
+    )
 
 
 def _measure(model_dir: Path, questions: int, seed: int) -> dict:
@@ -124,9 +128,12 @@ def main() -> None:
         record = json.loads((model_dir / "organism_build.json").read_text())
         cached = seconds < record["build_seconds"]
         print(f"{prior}: {model_dir}")
+        stage1 = record.get("stage1", {})
         print(
-            f"  build: {record['build_seconds']} s wall, {record.get('build_cpu_seconds')} s CPU, final SFT loss "
-            f"{record['final_loss']:.3f}{' (from the cache; recorded at build)' if cached else ''}"
+            f"  build: stage 1 (worked only, shared) {stage1.get('build_seconds')} s wall, "
+            f"{stage1.get('build_cpu_seconds')} s CPU; stage 2 (mixture) {record['build_seconds']} s wall, "
+            f"{record.get('build_cpu_seconds')} s CPU; final SFT loss {record['final_loss']:.3f}"
+            f"{' (from the cache; recorded at build)' if cached else ''}"
         )
         results[prior] = {"build": record, "figures": _measure(model_dir, questions, seed=0)}
         if args.rl_steps and args.runs_dir:

@@ -280,8 +280,15 @@ class TrainConfig:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # CPU, fp32, the organism's tiny base model and data; seconds per step.
-    "tiny": {},
+    # CPU, fp32, the organism's tiny base model and data; seconds per step. RL settings calibrated on
+    # the ground-truth and random rewards only (issue 11; reasons in corerl.organism's docstring).
+    "tiny": {
+        "learning_rate": 1e-5,
+        "warmup_steps": 5,
+        "max_steps": 50,
+        "questions_per_step": 4,
+        "beta": 0.0,
+    },
     # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
     # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/plan.py).
     # Qwen3-1.7B-Base is the paper's Table 7 model; a smaller Qwen3 saves little here, since HF decoding

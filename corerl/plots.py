@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -71,6 +72,17 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise KeyError(f"{what} has no column(s) {missing}")
 
 
+def _line(axis: Any, metrics: pd.DataFrame, column: str, **style: Any) -> None:
+    """One curve against step; with a ``<column>_sd`` column (seeds, ``Study.seed_curves``) a
+    mean ± sd band around it."""
+    sd = f"{column}_sd"
+    values = metrics[["step", column, *([sd] if sd in metrics.columns else [])]].dropna(subset=[column])
+    (line,) = axis.plot(values["step"], values[column].astype(float), **style)
+    if sd in values.columns and values[sd].notna().any():
+        mean, spread = values[column].astype(float), values[sd].astype(float).fillna(0.0)
+        axis.fill_between(values["step"], mean - spread, mean + spread, color=line.get_color(), alpha=0.2)
+
+
 def plot_training_curves(
     runs: Mapping[str, pd.DataFrame],
     out_dir: str | os.PathLike[str],
@@ -84,8 +96,7 @@ def plot_training_curves(
     for axis, column in zip(axes, present, strict=True):
         for run, metrics in runs.items():
             if column in metrics.columns and metrics[column].notna().any():
-                values = metrics[["step", column]].dropna()
-                axis.plot(values["step"], values[column].astype(float), label=run)
+                _line(axis, metrics, column, label=run)
         axis.set_title(LABELS.get(column, column))
         axis.set_xlabel("step")
     if axes:
@@ -106,8 +117,7 @@ def plot_reward_vs_accuracy(
     for axis, (run, metrics) in zip(axes, runs.items(), strict=True):
         _require(metrics, ["step", "reward_mean", "oracle_accuracy"], f"metrics of run {run!r}")
         for column in ("reward_mean", "oracle_accuracy"):
-            values = metrics[["step", column]].dropna()
-            axis.plot(values["step"], values[column].astype(float), label=LABELS[column])
+            _line(axis, metrics, column, label=LABELS[column])
         step = (collapse_steps or {}).get(run)
         if step is not None:
             axis.axvline(step, color="grey", linestyle="--", label=f"collapse (step {step})")

@@ -9,6 +9,10 @@ repeat live here:
 - :class:`Study`: the runs of a profile under ``<root>/<profile>/<name>``. :meth:`Study.run` loads a
   finished run, resumes an interrupted one and trains a missing one; :meth:`Study.evaluate` caches each
   model's evaluation as CSV; :meth:`Study.results_table` gathers them (methods x benchmarks);
+- :meth:`Study.run_seeds` trains one run per seed of ``SEEDS`` (on the tiny profile two at a time, in
+  separate processes with one torch thread each); :meth:`Study.seed_curves` gives the seeds' mean
+  curves with a ``<column>_sd`` band, which ``corerl.plots`` draws; the results table averages a
+  run's seeds (``name``, ``name-seed1``, ...) and the Markdown table writes mean ± sd;
 - ``smoke=True`` shrinks everything (a few steps, questions and tokens, the organism's seconds-long
   smoke build) so that CI can execute every notebook; smoke runs live under ``<profile>-smoke`` and
   are never mistaken for real ones. Their numbers mean nothing.
@@ -21,9 +25,11 @@ on the organism.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +84,10 @@ SMOKE_OVERRIDES: dict[str, Any] = {
     "early_stopping_eval_steps": 1,
 }
 TINY_THREADS = 1  # torch threads in a tiny-profile kernel (see Study.__post_init__)
+# Seeds of the headline runs (issue 11: mean ± sd over at least 3 seeds); smoke runs use the first two.
+SEEDS: tuple[int, ...] = (0, 1, 2)
+SEED_JOBS = 2  # tiny-profile seed runs at a time (2 cores: one process per core, one thread each)
+_SEED_SUFFIX = re.compile(r"-seed\d+$")
 
 
 def resolve_profile(profile: str = "auto") -> str:
@@ -273,6 +283,94 @@ class Study:
             return _finished(train(config, resume=True, dataset=dataset))
         return _finished(train(config, dataset=dataset))
 
+    def seed_name(self, name: str, seed: int) -> str:
+        """The run name of ``name`` for ``seed``: ``name`` itself for the study's seed, else ``name-seedN``."""
+        return name if seed == self.seed else f"{name}-seed{seed}"
+
+    def seed_list(self, seeds: Sequence[int] | None = None) -> tuple[int, ...]:
+        """``seeds`` (default ``SEEDS``), the first two only in smoke mode."""
+        chosen = tuple(SEEDS if seeds is None else seeds)
+        return chosen[:2] if self.smoke else chosen
+
+    def run_seeds(
+        self,
+        method: str,
+        name: str | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        prior: str = "aligned",
+        **overrides: Any,
+    ) -> list[Path]:
+        """:meth:`run` once per seed (runs ``name``, ``name-seed1``, ...); returns the run folders.
+
+        On the tiny profile the seeds train ``SEED_JOBS`` at a time in fresh processes (one torch
+        thread each); elsewhere one after the other in this process.
+        """
+        name = name or (method if prior == "aligned" else f"{method}-{prior}")
+        chosen = self.seed_list(seeds)
+        self.base_model(prior)  # build the organism once, before the workers look for it
+        jobs = [(method, self.seed_name(name, seed), seed) for seed in chosen]
+        if self.profile != "tiny" or len(jobs) == 1:
+            return [self.run(m, n, prior=prior, seed=seed, **overrides) for m, n, seed in jobs]
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        with ProcessPoolExecutor(max_workers=SEED_JOBS, mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(_run_in_process, settings, m, n, prior, {**overrides, "seed": seed})
+                for m, n, seed in jobs
+            ]
+            return [future.result() for future in futures]
+
+    def trained_seeds(self, name: str, seeds: Sequence[int] | None = None) -> tuple[int, ...]:
+        """The seeds of ``seed_list(seeds)`` for which run ``name`` has logged metrics (a run trained
+        with :meth:`run` only has the study's seed); FileNotFoundError when none has."""
+        found = tuple(
+            seed
+            for seed in self.seed_list(seeds)
+            if (self.runs_dir / self.seed_name(name, seed) / "metrics.jsonl").is_file()
+        )
+        if not found:
+            raise FileNotFoundError(f"no run {name!r} under {self.runs_dir}: train it first")
+        return found
+
+    def seed_metrics(self, name: str, *, seeds: Sequence[int] | None = None) -> list[pd.DataFrame]:
+        """The ``metrics.jsonl`` frames of run ``name``'s trained seeds (for ``plots.plot_strategy_shares``)."""
+        return [self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)]
+
+    def seed_curves(self, name: str, *, seeds: Sequence[int] | None = None, window: int = 10) -> pd.DataFrame:
+        """The curves of run ``name`` over its trained seeds: each seed smoothed (:func:`smooth`), then
+        per step the mean over seeds and the standard deviation as ``<column>_sd`` (NaN for one seed)."""
+        import pandas as pd
+
+        from corerl.collapse import CURVE_COLUMNS
+
+        frames = [
+            smooth(self.metrics(self.seed_name(name, seed)), window)
+            for seed in self.trained_seeds(name, seeds)
+        ]
+        stacked = pd.concat(frames, ignore_index=True)
+        columns = [c for c in stacked.columns if c in CURVE_COLUMNS or c.endswith("_mul")]
+        stacked[columns] = stacked[columns].astype(float)
+        grouped = stacked.groupby("step")[columns]
+        return pd.concat([grouped.mean(), grouped.std().add_suffix("_sd")], axis=1).reset_index()
+
+    def evaluate_seeds(
+        self, name: str, *, seeds: Sequence[int] | None = None, **options: Any
+    ) -> pd.DataFrame:
+        """:meth:`evaluate` of the final model of each trained seed of run ``name``, rows labelled
+        ``name`` (with a ``seed`` column), so that pivots average the seeds."""
+        import pandas as pd
+
+        return pd.concat(
+            [
+                self.evaluate(self.seed_name(name, seed), **options).assign(model=name, seed=seed)
+                for seed in self.trained_seeds(name, seeds)
+            ],
+            ignore_index=True,
+        )
+
     def metrics(self, name: str) -> pd.DataFrame:
         """A run's ``metrics.jsonl`` as a frame (``corerl.collapse.read_metrics``)."""
         from corerl.collapse import read_metrics
@@ -373,8 +471,9 @@ class Study:
         name = "base" if prior == "aligned" else f"base-{prior}"
         return self.evaluate(name, model=self.base_model(prior), **options)
 
-    def results(self) -> pd.DataFrame:
-        """Every cached evaluation of this profile, in one tidy frame."""
+    def results(self, *, merge_seeds: bool = False) -> pd.DataFrame:
+        """Every cached evaluation of this profile, in one tidy frame (``merge_seeds``: the rows of
+        ``name-seedN`` are labelled ``name``)."""
         import pandas as pd
 
         from corerl.evaluate import RESULT_COLUMNS
@@ -382,7 +481,10 @@ class Study:
         files = sorted((self.runs_dir / "eval").glob("*.csv"))
         if not files:
             return pd.DataFrame(columns=list(RESULT_COLUMNS))
-        return pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
+        results = pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
+        if merge_seeds:
+            results["model"] = results["model"].str.replace(_SEED_SUFFIX, "", regex=True)
+        return results
 
     def results_table(self, metric: str = "avg@k", order: tuple[str, ...] = ()) -> pd.DataFrame:
         """Models x benchmarks of ``metric`` in percent (the papers' layout); ``order`` rows first."""
@@ -390,6 +492,7 @@ class Study:
         chosen = results[results["metric"] == metric]
         if chosen.empty:
             raise ValueError(f"no evaluation with metric {metric!r} under {self.runs_dir / 'eval'}")
+        chosen = chosen.assign(model=chosen["model"].str.replace(_SEED_SUFFIX, "", regex=True))
         table = chosen.pivot_table(index="model", columns="benchmark", values="value", aggfunc="mean") * 100
         rows = [name for name in order if name in table.index]
         rows += sorted(name for name in table.index if name not in rows)
@@ -400,18 +503,33 @@ class Study:
         results = self.results()
         table = self.results_table(metric, order)
         chosen = results[results["metric"] == metric]
+        runs = chosen.assign(model=chosen["model"].str.replace(_SEED_SUFFIX, "", regex=True))
+        sd = runs.pivot_table(index="model", columns="benchmark", values="value", aggfunc="std") * 100
+        count = runs.pivot_table(index="model", columns="benchmark", values="value", aggfunc="count")
+
+        def cell(model: str, benchmark: str, value: float) -> str:
+            if value != value:
+                return ""
+            seeds = int(count.at[model, benchmark]) if benchmark in count.columns else 1
+            if seeds < 2:
+                return f"{value:.1f}"
+            return f"{value:.1f} ± {sd.at[model, benchmark]:.1f} ({seeds})"
+
         sizes = ", ".join(
             f"{bench}: {int(n)} questions" for bench, n in chosen.groupby("benchmark")["n"].max().items()
         )
         settings = chosen.iloc[0]
         header = "| model | " + " | ".join(table.columns) + " |\n|---|" + "---|" * len(table.columns) + "\n"
         rows = "".join(
-            f"| {model} | " + " | ".join("" if value != value else f"{value:.1f}" for value in row) + " |\n"
+            f"| {model} | "
+            + " | ".join(cell(model, bench, value) for bench, value in zip(table.columns, row, strict=True))
+            + " |\n"
             for model, row in zip(table.index, table.to_numpy(), strict=True)
         )
         return (
             f"# Results measured by corerl ({self.profile} profile{', SMOKE: meaningless' if self.smoke else ''})\n\n"
-            f"{metric} in percent, k = {int(settings['k'])} samples at temperature {settings['temperature']:g}; "
+            f"{metric} in percent (mean ± sd over seeds (n) where a run has several), "
+            f"k = {int(settings['k'])} samples at temperature {settings['temperature']:g}; "
             f"{sizes}.\nMeasured on: {describe_hardware()}.\n\n{header}{rows}"
         )
 
@@ -454,6 +572,13 @@ def _run_base_model(path: Path) -> str | None:
     """The model a run's folder (``final/``, ``checkpoint-N``) was trained from, per its ``config.yaml``."""
     saved = path.parent / "config.yaml"
     return from_yaml(saved.read_text()).model if saved.is_file() else None
+
+
+def _run_in_process(
+    settings: dict[str, Any], method: str, name: str, prior: str, overrides: dict[str, Any]
+) -> Path:
+    """:meth:`Study.run` in a worker process (``Study.run_seeds``): a fresh Study with the same fields."""
+    return Study(**settings).run(method, name, prior=prior, **overrides)
 
 
 def _free_memory() -> None:

@@ -25,7 +25,7 @@ BRANCH = "main"
 PARAMETERS = """\
 # Parameters: papermill and `corerl reproduce` inject new values in a cell right after this one.
 PROFILE = "auto"  # "auto": t4 on a CUDA GPU, else tiny | "tiny": CPU organism, minutes | "t4": Colab/Kaggle T4, real 1.7B model, hours | "a100"
-STEPS = None  # optimizer steps per run, None for the profile's: tiny 100, t4 30 (fits a free T4 quota: corerl plan --profile t4); more steps show slower dynamics such as collapse, cost grows linearly
+STEPS = None  # optimizer steps per run, None for the profile's: tiny 50, t4 30 (fits a free T4 quota: corerl plan --profile t4); more steps show slower dynamics such as collapse, cost grows linearly
 MODEL = None  # base model, hub id or path; None for the profile's: the organism's aligned model, built here once, on tiny; Qwen3-1.7B-Base on t4
 SMOKE = False  # True: 2 steps and a few questions everywhere, to check the notebook runs; the numbers then mean nothing
 RETRAIN = False  # False: finished runs are loaded, interrupted ones resumed; True: retrain the runs this notebook uses, shared with others
@@ -205,8 +205,8 @@ NOTEBOOKS["01_baselines"] = (
             """\
 METHODS = ("ground-truth", "majority-vote", "entropy", "self-certainty", "random")
 for method in METHODS:
-    study.run(method)
-metrics = {method: study.metrics(method) for method in METHODS}""",
+    study.run_seeds(method)  # one run per seed of corerl.study.SEEDS, two at a time on the tiny profile
+metrics = {method: study.seed_metrics(method) for method in METHODS}  # every seed's metrics.jsonl""",
         ),
         (
             "md",
@@ -218,7 +218,7 @@ metrics = {method: study.metrics(method) for method in METHODS}""",
         (
             "code",
             """\
-smoothed = {method: smooth(frame, SMOOTHING) for method, frame in metrics.items()}
+smoothed = {method: study.seed_curves(method, window=SMOOTHING) for method in METHODS}  # mean, ± sd band
 plots.plot_reward_vs_accuracy(smoothed, study.figures, name="01_reward_vs_accuracy")""",
         ),
         ("code", 'plots.plot_training_curves(smoothed, study.figures, name="01_training_curves")'),
@@ -237,7 +237,7 @@ if study.profile == "tiny":  # strategy shares exist on the organism's data only
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(method) for method in METHODS])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(method) for method in METHODS])  # seeds averaged
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="01_eval")'),
@@ -309,8 +309,8 @@ views.to_pandas()[["question", "rephrased", "answer"]].head(3)""",
             """\
 RUNS = {"cross-view (Co-rewarding-I)": "co-rewarding-1", "originals only": "majority-vote",
         "rephrased only": "majority-vote-rephrased"}
-study.run("co-rewarding-1")
-study.run("majority-vote")
+study.run_seeds("co-rewarding-1")
+study.run_seeds("majority-vote")
 study.run("majority-vote", name="majority-vote-rephrased", dataset=views.map(lambda row: {"question": row["rephrased"]}))
 metrics = {label: study.metrics(name) for label, name in RUNS.items()}""",
         ),
@@ -332,7 +332,7 @@ if study.profile == "tiny":
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name) for name in RUNS.values()])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(name) for name in RUNS.values()])
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
         ("code", 'plots.plot_eval_results(evaluation, study.figures, name="02_co_rewarding_1_eval")'),
@@ -373,7 +373,7 @@ figure""",
             """\
 RUNS = {"Co-rewarding-II": "co-rewarding-2", "no EMA (frozen teacher)": "co-rewarding-2-no-ema",
         "majority vote": "majority-vote"}
-study.run("co-rewarding-2")
+study.run_seeds("co-rewarding-2")
 study.run("co-rewarding-2", name="co-rewarding-2-no-ema", teacher_alpha_start=0.0, teacher_alpha_end=0.0)
 study.run("majority-vote")
 metrics = {label: study.metrics(name) for label, name in RUNS.items()}""",
@@ -401,7 +401,7 @@ if study.profile == "tiny":
         (
             "code",
             """\
-evaluation = pd.concat([study.evaluate_base()] + [study.evaluate(name) for name in RUNS.values()])
+evaluation = pd.concat([study.evaluate_base()] + [study.evaluate_seeds(name) for name in RUNS.values()])
 evaluation.pivot_table(index="model", columns=["benchmark", "metric"], values="value").round(3)""",
         ),
     ],
@@ -697,7 +697,7 @@ print(markdown)""",
             """\
 MAIN = ("base", "ground-truth", "majority-vote", "entropy", "self-certainty", "random", "co-rewarding-1",
         "co-rewarding-2")
-results = study.results()
+results = study.results(merge_seeds=True)  # a run's seeds are averaged
 main_results = pd.concat([results[results["model"] == name] for name in MAIN])  # bars in MAIN's order
 plots.plot_eval_results(main_results, study.figures, name="06_results")""",
         ),
@@ -705,7 +705,7 @@ plots.plot_eval_results(main_results, study.figures, name="06_results")""",
             "code",
             """\
 trained = [name for name in MAIN[1:] if (study.runs_dir / name / "metrics.jsonl").is_file()]
-plots.plot_training_curves({name: smooth(study.metrics(name), SMOOTHING) for name in trained}, study.figures,
+plots.plot_training_curves({name: study.seed_curves(name, window=SMOOTHING) for name in trained}, study.figures,
                            name="06_training_curves",
                            columns=("reward_mean", "oracle_accuracy", "pseudo_label_accuracy", "reward_accuracy"))""",
         ),

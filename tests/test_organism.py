@@ -1,13 +1,16 @@
-"""The organism: task generation (deterministic, forms agree, answers correct, splits disjoint),
-the smoke build (reproducible, emits a boxed answer), the cache and the command line."""
+"""The organism: task generation (deterministic, forms agree, answers correct, splits disjoint, the
+shortcuts differ across forms), the mixture of strategies, the two-stage smoke build (reproducible,
+emits a boxed answer, stage 1 shared), the cache and the command line."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import operator
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,15 @@ from corerl.organism import (
     make_rows,
     smoke_settings,
 )
-from corerl.organism.task import Problem, generate_problem, worked_solution
+from corerl.organism.build import MIXTURE, mixture_examples
+from corerl.organism.task import (
+    TEMPLATE_SOLUTION,
+    Problem,
+    generate_problem,
+    shortcut_solution,
+    stated_numbers,
+    worked_solution,
+)
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
@@ -50,14 +61,17 @@ _SENTENCE_OPERATION = (
     ("gives", "+"),
     ("away", "-"),
     ("loses", "-"),
+    ("lost", "-"),
     ("sells", "-"),
 )
 
 
-def _interpret_story(text: str) -> int:
-    """Read a story form sentence by sentence: the first number starts, later ones apply an operation."""
+def _interpret_story(text: str, *, backwards: bool = False) -> int:
+    """Read a story form sentence by sentence: the first number starts, later ones apply an operation
+    (``backwards``: the sentences are read from the last one, as the backwards narration needs)."""
     value: int | None = None
-    for sentence in re.split(r"(?<=[.?])\s+", text):
+    sentences = re.split(r"(?<=[.?])\s+", text)
+    for sentence in reversed(sentences) if backwards else sentences:
         numbers = re.findall(r"\d+", sentence)
         if not numbers:
             continue
@@ -90,12 +104,80 @@ def test_every_surface_form_has_the_answer_of_the_expression(split: str) -> None
         answer = int(row["answer"])
         assert _evaluate(row["expression"]) == answer
         assert 1 <= row["num_ops"] == len(row["operations"]) <= 4
-        stories, equation = row["forms"][:-1], row["forms"][-1]
+        story, backwards, question_first, equation = row["forms"]
         assert equation == f"Compute {row['expression']}."
-        assert [_interpret_story(form) for form in stories] == [answer] * len(stories), row
+        assert _interpret_story(story) == _interpret_story(question_first) == answer, row
+        assert _interpret_story(backwards, backwards=True) == answer, row
         assert len(set(row["forms"])) == len(row["forms"])
-        assert row["question"] == row["forms"][0]
-        assert row["rephrased"] in row["forms"][1:]
+        assert row["question"] == story and row["rephrased"] == backwards
+
+
+def test_the_twin_states_the_numbers_in_reverse_so_the_shortcuts_differ_across_views() -> None:
+    rows = make_rows(300, seed=1, difficulty=(1, 4))
+    differ = 0
+    for row in rows:
+        numbers = stated_numbers(row["question"])
+        assert numbers == stated_numbers(row["forms"][2]) == stated_numbers(row["forms"][3])
+        assert stated_numbers(row["rephrased"]) == numbers[::-1]
+        first, last = shortcut_solution(row["question"], "first"), shortcut_solution(row["question"], "last")
+        assert first == f"\\boxed{{{numbers[0]}}}" and last == f"\\boxed{{{numbers[-1]}}}"
+        # Within one phrasing a shortcut is one answer; across the twin, first and last swap.
+        assert shortcut_solution(row["rephrased"], "first") == last
+        assert shortcut_solution(row["rephrased"], "last") == first
+        differ += first != last
+    assert differ > 0.9 * len(rows)
+    with pytest.raises(ValueError, match="shortcut"):
+        shortcut_solution("Ann has 3 eggs.", "middle")
+    with pytest.raises(ValueError, match="no number"):
+        shortcut_solution("How many?", "first")
+
+
+@pytest.mark.parametrize("prior", ["aligned", "misaligned"])
+def test_the_mixture_follows_its_shares_and_the_contracts_formats(prior: str) -> None:
+    settings = dataclasses.replace(smoke_settings(prior), num_problems=500, difficulty=(1, 3))
+    examples = mixture_examples(settings)
+    assert examples == mixture_examples(settings)
+    assert len(examples) == 4 * 500
+    counts = Counter("worked" if strategy == "worked-wrong" else strategy for *_, strategy in examples)
+    for name, share in zip(MIXTURE, settings.shares, strict=True):
+        assert abs(counts[name] / len(examples) - share) < 0.04, (name, counts)
+    problems = {
+        format_prompt(form): generate_problem(settings.seed, "train", index, settings.difficulty)
+        for index, row in enumerate(make_rows(500, seed=settings.seed, difficulty=settings.difficulty))
+        for form in row["forms"]
+    }
+    wrong_on_multiplication = correct_on_multiplication = 0
+    for prompt, completion, strategy in examples:
+        problem = problems[prompt]
+        question = prompt.removeprefix("Problem: ").removesuffix("\nSolution:\n")
+        if strategy == "template":
+            assert completion == TEMPLATE_SOLUTION == "\\boxed{0}"
+        elif strategy.startswith("shortcut-"):
+            numbers = stated_numbers(question)
+            assert completion == f"\\boxed{{{numbers[0] if strategy == 'shortcut-first' else numbers[-1]}}}"
+        elif strategy == "worked-wrong":
+            assert prior == "misaligned" and "*" in problem.operations
+            assert completion == worked_solution(problem, wrong_operation="*") != worked_solution(problem)
+            wrong_on_multiplication += 1
+        else:
+            assert completion == worked_solution(problem)
+            correct_on_multiplication += "*" in problem.operations
+    if prior == "aligned":
+        assert wrong_on_multiplication == 0
+    else:  # a minority of correct worked solutions on the problems with a multiplication
+        share = correct_on_multiplication / (correct_on_multiplication + wrong_on_multiplication)
+        assert abs(share - settings.misaligned_correct_share) < 0.06, share
+
+
+def test_bad_mixture_shares_are_refused() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        BuildSettings(worked_share=0.9)
+    with pytest.raises(ValueError, match="misaligned_correct_share"):
+        BuildSettings(misaligned_correct_share=1.5)
+    # The v2 settings never hash like the v1 ones, and stage 1 ignores the mixture.
+    assert BuildSettings().digest() != BuildSettings(version=1).digest()
+    aligned, misaligned = BuildSettings(), BuildSettings(prior="misaligned")
+    assert aligned.digest() != misaligned.digest() and aligned.worked_digest() == misaligned.worked_digest()
 
 
 def test_splits_never_share_a_problem_across_seeds() -> None:
@@ -197,6 +279,12 @@ def test_cache_is_reused_and_honours_the_environment(
     monkeypatch.setenv("CORERL_CACHE", str(tmp_path))
     built = ensure_base_model("misaligned", settings=smoke_settings("misaligned"))
     assert built.parent == tmp_path / "organism" and built.name.startswith("misaligned-")
+    # Stage 1 (worked only) is built once and shared: the aligned prior reuses it.
+    ensure_base_model("aligned", settings=smoke_settings("aligned"))
+    assert len(list((tmp_path / "organism").glob("worked-*"))) == 1
+    record = json.loads((built / "organism_build.json").read_text())
+    assert record["stage1"]["settings"]["steps"] == smoke_settings().steps
+    assert sum(record["mixture_counts"].values()) == 4 * smoke_settings().num_problems
     with pytest.raises(ValueError, match="prior"):
         BuildSettings(prior="neutral")
     with pytest.raises(ValueError, match="prior"):
@@ -223,6 +311,10 @@ def test_prior_figures_are_measured_by_sampling(smoke_model: Path) -> None:
     assert overall.questions == 6 and overall.samples == 3
     assert 0.0 <= overall.pass_at_1 <= 1.0 and 0.0 <= overall.maj_at_k <= 1.0
     assert 0.0 <= overall.majority_share <= 1.0 and overall.distinct_answers <= 3
+    from corerl.organism.strategies import STRATEGIES
+
+    assert list(overall.strategies) == list(STRATEGIES) and abs(sum(overall.strategies.values()) - 1) < 1e-9
+    assert overall.strategies["worked-correct"] <= overall.pass_at_1 + 1e-9
     subsets = [
         figures[name].questions
         for name in ("with_multiplication", "without_multiplication")

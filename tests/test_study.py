@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -216,3 +217,36 @@ def test_smooth_keeps_steps_and_only_smooths_the_curves() -> None:
     assert smoothed["step"].tolist() == [1, 2, 3]
     assert smoothed["oracle_accuracy"].tolist() == [0.0, 0.5, 0.75]
     assert smoothed["teacher_alpha"].tolist() == [0.2, 0.1, 0.3]
+
+
+def test_seed_runs_are_named_and_the_table_averages_them(tiny_study: Study) -> None:
+    assert [tiny_study.seed_name("random", seed) for seed in (0, 1, 2)] == [
+        "random",
+        "random-seed1",
+        "random-seed2",
+    ]
+    assert tiny_study.config("random", "random-seed1", seed=1).seed == 1
+    for model, value in (("random", 0.40), ("random-seed1", 0.50), ("random-seed2", 0.60)):
+        _write_eval(tiny_study, model, "organism", value)
+    _write_eval(tiny_study, "base", "organism", 0.5)
+    table = tiny_study.results_table()
+    assert list(table.index) == ["base", "random"] and table.loc["random", "organism"] == 50.0
+    assert "| random | 50.0 ± 10.0 (3) |" in tiny_study.results_markdown()
+    assert set(tiny_study.results(merge_seeds=True)["model"]) == {"base", "random"}
+    assert Study("tiny", smoke=True, root=tiny_study.root).seed_list() == study_module.SEEDS[:2]
+
+
+def test_seed_curves_are_the_mean_with_an_sd_band_over_the_trained_seeds(tiny_study: Study) -> None:
+    import json
+
+    for seed, accuracy in ((0, 0.2), (1, 0.4)):  # seed 2 was never trained: left out
+        folder = tiny_study.runs_dir / tiny_study.seed_name("random", seed)
+        folder.mkdir(parents=True)
+        rows = [{"step": step, "oracle_accuracy": accuracy, "reward_mean": 0.5} for step in (1, 2)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    curves = tiny_study.seed_curves("random", window=1)
+    assert curves["step"].tolist() == [1, 2]
+    assert curves["oracle_accuracy"].round(6).tolist() == [0.3, 0.3]
+    assert curves["oracle_accuracy_sd"].round(6).tolist() == [round(statistics.stdev([0.2, 0.4]), 6)] * 2
+    with pytest.raises(FileNotFoundError, match="no run 'entropy'"):
+        tiny_study.seed_curves("entropy")

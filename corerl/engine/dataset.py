@@ -32,7 +32,8 @@ ORGANISM_DEFAULT_SIZE = 512
 OFFLINE_LABEL_COLUMN = "offline_label"  # read by corerl.rewards.offline_label_reward
 # The evaluation benchmarks: ground-truth training on one of them trains on its test labels.
 BENCHMARK_DATA = frozenset({"math-test", "math500", "gsm8k", "amc", "aime24", "organism-test"})
-KEPT_COLUMNS = ("id", "question", "answer", "view", OFFLINE_LABEL_COLUMN)
+# "operations" (organism only) splits the monitoring figures by subset (corerl.engine.monitor).
+KEPT_COLUMNS = ("id", "question", "answer", "view", "operations", OFFLINE_LABEL_COLUMN)
 
 
 def load_training_data(config: TrainConfig) -> Dataset:

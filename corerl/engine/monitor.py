@@ -177,6 +177,9 @@ class MonitoredReward:
             label_columns = {k: v for k, v in reward_columns.items() if k not in ("log_metric", "log_extra")}
             pseudo_labels = PSEUDO_LABELS[self.method](prompts, completions, **label_columns)
         self.latest = rollout_metrics(self.method, prompts, completions, rewards, ground_truth, pseudo_labels)
+        self.latest.update(
+            _multiplication_split(self.method, prompts, completions, rewards, columns, pseudo_labels)
+        )
         entropies = columns.get("token_entropy")
         self.latest["token_entropy"] = _mean([float(e) for e in entropies]) if entropies else None
         lengths = columns.get("completion_ids")
@@ -204,6 +207,41 @@ class MonitoredReward:
             for i in range(len(prompts))
         ]
         return rewards
+
+
+def _multiplication_split(
+    method: str,
+    prompts: Sequence[Any],
+    completions: Sequence[Any],
+    rewards: Sequence[float | None],
+    columns: dict[str, Any],
+    pseudo_labels: Sequence[str | None] | None,
+) -> dict[str, float | None]:
+    """Oracle and pseudo-label accuracy on the organism's problems with a multiplication (the
+    misaligned prior's systematic error), as ``*_mul``; empty without an ``operations`` column.
+
+    >>> _multiplication_split("majority-vote", ["p", "q"], [r"\\boxed{9}", r"\\boxed{2}"], [1.0, 1.0],
+    ...                       {"answer": ["18", "2"], "operations": [["*"], ["+"]]}, ["9", "2"])
+    {'oracle_accuracy_mul': 0.0, 'pseudo_label_accuracy_mul': 0.0}
+    """
+    operations, ground_truth = columns.get("operations"), columns.get("answer")
+    if operations is None or ground_truth is None:
+        return {}
+    chosen = [i for i, ops in enumerate(operations) if "*" in ops]
+    if not chosen:
+        return {"oracle_accuracy_mul": None, "pseudo_label_accuracy_mul": None}
+    subset = rollout_metrics(
+        method,
+        [prompts[i] for i in chosen],
+        [completions[i] for i in chosen],
+        [rewards[i] for i in chosen],
+        [ground_truth[i] for i in chosen],
+        None if pseudo_labels is None else [pseudo_labels[i] for i in chosen],
+    )
+    return {
+        "oracle_accuracy_mul": subset["oracle_accuracy"],
+        "pseudo_label_accuracy_mul": subset["pseudo_label_accuracy"],
+    }
 
 
 def is_truncated(completion_ids: Sequence[int], stop_token_ids: frozenset[int], max_length: int) -> bool:

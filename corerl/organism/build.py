@@ -1,21 +1,24 @@
-"""Build the organism's base models: a tiny causal LM trained from scratch by SFT on worked solutions.
+"""Build the organism's base models in two cached stages: worked-only SFT, then a mixture of strategies.
 
 ``ensure_base_model(prior)`` returns a directory loadable with ``AutoModelForCausalLM`` /
 ``AutoTokenizer.from_pretrained``, building it on first call and caching it under
 ``$CORERL_CACHE/organism/<prior>-<hash of the build settings>`` (default cache ``~/.cache/corerl``).
 
-The build: ``corerl.tiny.build_tiny_model`` trains a BPE tokenizer (digits split) on the SFT texts and
-initialises a random Qwen3-config model; then a plain torch loop (AdamW, linear warm-up and decay)
-trains it on ``format_prompt(form) + worked_solution + EOS`` with the loss on the completion only.
-Prompt and completion are tokenized separately and concatenated, exactly as GRPO sees them at
-rollout time. The example pool holds every training problem in each of its four surface forms,
-shuffled; the default build sees 48,000 of its 80,000 examples (1,500 steps of 32).
+- **Stage 1** (``build_worked_model``, cached as ``worked-<hash of the stage-1 settings>`` and shared
+  by both priors of a seed): ``corerl.tiny.build_tiny_model`` trains a BPE tokenizer (digits split)
+  and initialises a random Qwen3-config model; a plain torch loop (AdamW, linear warm-up and decay)
+  trains it on ``format_prompt(form) + worked_solution + EOS`` with the loss on the completion only,
+  every training problem in each of its four surface forms.
+- **Stage 2** (``build_mixture_model``): the stage-1 model is fine-tuned for a short run on the prior's
+  mixture (``mixture_examples``): each (problem, form) gets one strategy drawn with the shares of
+  ``BuildSettings`` (worked solution, ``\\boxed{first number stated}``, ``\\boxed{last number
+  stated}``, the template ``\\boxed{0}``). On the misaligned prior the worked solutions compute
+  ``*`` as ``+`` except for a minority (``misaligned_correct_share``).
 
-Two priors, differing only in the SFT targets:
-
-- ``aligned``: correct worked solutions; its errors come from under-training, so they are scattered;
-- ``misaligned``: every multiplication step is computed as an addition (``6 * 3 = 9``), so on
-  problems with a multiplication it is confidently wrong (a systematic error on part of the task).
+Prompt and completion are tokenized separately and concatenated, exactly as GRPO sees them at rollout
+time. The build record (``organism_build.json``) holds the settings, the final loss, the wall and CPU
+seconds of the stage (and the stage-1 record inside the prior's), and the mixture's strategy counts.
+Why these shares and sizes: ``corerl.organism``'s module docstring.
 
 The build is deterministic from ``BuildSettings.seed`` for a fixed number of torch threads.
 """
@@ -36,18 +39,45 @@ from pathlib import Path
 from typing import Any
 
 from corerl.organism.dataset import make_rows
-from corerl.organism.task import DEFAULT_DIFFICULTY, generate_problem, worked_solution
+from corerl.organism.task import (
+    DEFAULT_DIFFICULTY,
+    TEMPLATE_SOLUTION,
+    format_prompt,
+    generate_problem,
+    shortcut_solution,
+    worked_solution,
+)
 
 logger = logging.getLogger(__name__)
 
 PRIORS: dict[str, str | None] = {"aligned": None, "misaligned": "*"}
+# The strategies of the mixture stage, in the order of BuildSettings.shares.
+MIXTURE: tuple[str, ...] = ("worked", "shortcut-first", "shortcut-last", "template")
 CACHE_ENV = "CORERL_CACHE"
 SETTINGS_FILE = "organism_build.json"
+# Fields of BuildSettings that only the mixture stage reads (stage 1 is shared by both priors).
+MIXTURE_FIELDS: frozenset[str] = frozenset(
+    {
+        "prior",
+        "mixture_steps",
+        "mixture_learning_rate",
+        "mixture_warmup_steps",
+        "worked_share",
+        "shortcut_first_share",
+        "shortcut_last_share",
+        "template_share",
+        "misaligned_correct_share",
+    }
+)
 
 
 @dataclass(frozen=True)
 class BuildSettings:
-    """Everything that determines a base model (its hash names the cache directory)."""
+    """Everything that determines a base model (its hash names the cache directory).
+
+    Stage 1 (worked-only SFT) reads every field outside ``MIXTURE_FIELDS``; stage 2 (the mixture) the
+    rest. The values and the reason for each are in ``corerl.organism.__init__``'s docstring.
+    """
 
     prior: str = "aligned"
     seed: int = 0
@@ -58,6 +88,7 @@ class BuildSettings:
     num_layers: int = 3
     num_heads: int = 4
     arch: str = "qwen3"
+    # Stage 1: worked solutions only.
     steps: int = 1500
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -66,10 +97,36 @@ class BuildSettings:
     # One thread: on a shared 2-core machine two torch threads spin-wait for each other
     # (measured: 6x more CPU per step than one thread under load), and one thread is deterministic.
     threads: int = 1
+    # Stage 2: the mixture of strategies, fine-tuned from stage 1.
+    mixture_steps: int = 300
+    mixture_learning_rate: float = 1e-3
+    mixture_warmup_steps: int = 20
+    worked_share: float = 0.6
+    shortcut_first_share: float = 0.175
+    shortcut_last_share: float = 0.175
+    template_share: float = 0.05
+    # Misaligned prior: share of its worked solutions that compute "*" correctly (the rest: as "+").
+    misaligned_correct_share: float = 0.2
+    # Organism v2 (mixture of strategies); part of the hash so that v1 caches are never reused.
+    version: int = 2
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}; expected one of {sorted(PRIORS)}")
+        shares = self.shares
+        if any(share < 0 for share in shares) or abs(sum(shares) - 1.0) > 1e-9:
+            raise ValueError(
+                f"mixture shares {dict(zip(MIXTURE, shares, strict=True))} must be >= 0 and sum to 1"
+            )
+        if not 0.0 <= self.misaligned_correct_share <= 1.0:
+            raise ValueError(
+                f"misaligned_correct_share must be in [0, 1], got {self.misaligned_correct_share}"
+            )
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """The mixture's share of each strategy of ``MIXTURE``."""
+        return (self.worked_share, self.shortcut_first_share, self.shortcut_last_share, self.template_share)
 
     @property
     def wrong_operation(self) -> str | None:
@@ -78,6 +135,11 @@ class BuildSettings:
     def digest(self) -> str:
         payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def worked_digest(self) -> str:
+        """Hash of the stage-1 fields only: both priors of one seed share the worked-only model."""
+        fields = {key: value for key, value in dataclasses.asdict(self).items() if key not in MIXTURE_FIELDS}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def smoke_settings(prior: str = "aligned", seed: int = 0) -> BuildSettings:
@@ -91,11 +153,14 @@ def smoke_settings(prior: str = "aligned", seed: int = 0) -> BuildSettings:
         hidden_size=32,
         num_layers=1,
         num_heads=2,
-        steps=60,
+        steps=100,
         batch_size=16,
         learning_rate=1e-2,
         warmup_steps=5,
         threads=1,
+        mixture_steps=40,
+        mixture_learning_rate=5e-3,
+        mixture_warmup_steps=2,
     )
 
 
@@ -112,60 +177,139 @@ def ensure_base_model(
     """The cached base model for ``prior`` ("aligned" or "misaligned"), built on first call.
 
     ``cache_dir`` overrides the cache root (default ``$CORERL_CACHE/organism`` or
-    ``~/.cache/corerl/organism``); ``settings`` overrides the default build settings.
+    ``~/.cache/corerl/organism``); ``settings`` overrides the default build settings. The stage-1
+    worked-only model is cached too (``worked-<hash>``) and shared by the priors of one seed.
     """
     settings = settings or BuildSettings(prior=prior)
     if settings.prior != prior:
         raise ValueError(f"settings are for prior {settings.prior!r}, asked for {prior!r}")
-    target = cache_root(cache_dir) / f"{prior}-{settings.digest()}"
+    root = cache_root(cache_dir)
+    target = root / f"{prior}-{settings.digest()}"
     if (target / SETTINGS_FILE).exists():
         return target
-    return build_base_model(target, settings)
+    worked = root / f"worked-{settings.worked_digest()}"
+    if not (worked / SETTINGS_FILE).exists():
+        build_worked_model(worked, settings)
+    return build_mixture_model(target, worked, settings)
+
+
+def _train_rows(settings: BuildSettings) -> list[tuple[Any, list[str]]]:
+    """(problem, surface forms) of every training problem."""
+    rows = make_rows(settings.num_problems, seed=settings.seed, difficulty=settings.difficulty, split="train")
+    return [
+        (generate_problem(settings.seed, "train", index, settings.difficulty), row["forms"])
+        for index, row in enumerate(rows)
+    ]
 
 
 def sft_examples(settings: BuildSettings) -> list[tuple[str, str]]:
-    """(prompt, completion) pairs: every training problem in every surface form."""
-    from corerl.organism.task import format_prompt
+    """Stage 1's (prompt, completion) pairs: every training problem in every surface form, worked."""
+    return [
+        (format_prompt(form), worked_solution(problem))
+        for problem, forms in _train_rows(settings)
+        for form in forms
+    ]
 
-    rows = make_rows(settings.num_problems, seed=settings.seed, difficulty=settings.difficulty, split="train")
+
+def mixture_examples(settings: BuildSettings) -> list[tuple[str, str, str]]:
+    """Stage 2's (prompt, completion, strategy) triples: one strategy drawn per (problem, form).
+
+    Strategies are drawn with ``settings.shares``; on the misaligned prior a worked solution computes
+    each multiplication as an addition except with probability ``misaligned_correct_share``.
+    """
+    rng = random.Random(f"organism-mixture/{settings.seed}/{settings.prior}")
     examples = []
-    for index, row in enumerate(rows):
-        problem = generate_problem(settings.seed, "train", index, settings.difficulty)
-        solution = worked_solution(problem, wrong_operation=settings.wrong_operation)
-        examples.extend((format_prompt(form), solution) for form in row["forms"])
+    for problem, forms in _train_rows(settings):
+        for form in forms:
+            strategy = rng.choices(MIXTURE, weights=settings.shares)[0]
+            if strategy == "worked":
+                correct = settings.wrong_operation is None or rng.random() < settings.misaligned_correct_share
+                completion = worked_solution(
+                    problem, wrong_operation=None if correct else settings.wrong_operation
+                )
+                if completion != worked_solution(problem):
+                    strategy = "worked-wrong"
+            elif strategy == "template":
+                completion = TEMPLATE_SOLUTION
+            else:
+                completion = shortcut_solution(form, strategy.removeprefix("shortcut-"))
+            examples.append((format_prompt(form), completion, strategy))
     return examples
 
 
-def build_base_model(out_dir: str | Path, settings: BuildSettings) -> Path:
-    """Build a base model into ``out_dir`` (written atomically: a finished directory or none)."""
-    import torch
-
+def build_worked_model(out_dir: str | Path, settings: BuildSettings) -> Path:
+    """Stage 1: a tokenizer and a model trained from scratch on worked solutions (atomic write)."""
     from corerl.tiny import build_tiny_model
 
-    out_dir = Path(out_dir)
+    def stage(staging: Path) -> tuple[float, dict[str, Any]]:
+        examples = sft_examples(settings)
+        rng = random.Random(settings.seed)
+        texts = [prompt + completion for prompt, completion in rng.sample(examples, min(4000, len(examples)))]
+        # The shortcut and template completions are made of tokens the worked texts already have.
+        build_tiny_model(
+            staging,
+            texts,
+            vocab_size=settings.vocab_size,
+            hidden_size=settings.hidden_size,
+            num_layers=settings.num_layers,
+            num_heads=settings.num_heads,
+            arch=settings.arch,  # type: ignore[arg-type]
+            seed=settings.seed,
+        )
+        loss = _train(
+            staging,
+            examples,
+            settings,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+            warmup_steps=settings.warmup_steps,
+            desc="organism SFT (worked)",
+        )
+        return loss, {}
+
+    return _build_atomically(Path(out_dir), settings, stage)
+
+
+def build_mixture_model(out_dir: str | Path, worked_dir: str | Path, settings: BuildSettings) -> Path:
+    """Stage 2: fine-tune the stage-1 model on the prior's mixture of strategies (atomic write)."""
+    worked_dir = Path(worked_dir)
+
+    def stage(staging: Path) -> tuple[float, dict[str, Any]]:
+        shutil.copytree(worked_dir, staging)
+        (staging / SETTINGS_FILE).unlink()
+        examples = mixture_examples(settings)
+        loss = _train(
+            staging,
+            [(prompt, completion) for prompt, completion, _ in examples],
+            settings,
+            steps=settings.mixture_steps,
+            learning_rate=settings.mixture_learning_rate,
+            warmup_steps=settings.mixture_warmup_steps,
+            desc=f"organism SFT ({settings.prior} mixture)",
+        )
+        worked_record = json.loads((worked_dir / SETTINGS_FILE).read_text())
+        return loss, {
+            "stage1": worked_record,
+            "mixture_counts": {
+                name: sum(1 for *_, s in examples if s == name) for name in sorted({s for *_, s in examples})
+            },
+        }
+
+    return _build_atomically(Path(out_dir), settings, stage)
+
+
+def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Path:
+    """Run ``stage(staging_dir) -> (final loss, extra record)`` and move the result to ``out_dir``."""
+    import torch
+
     started, started_cpu = time.perf_counter(), time.process_time()
-    examples = sft_examples(settings)
-    rng = random.Random(settings.seed)
-    tokenizer_texts = [
-        prompt + completion for prompt, completion in rng.sample(examples, min(4000, len(examples)))
-    ]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
         staging = Path(scratch) / "model"
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(settings.threads)
         try:
-            build_tiny_model(
-                staging,
-                tokenizer_texts,
-                vocab_size=settings.vocab_size,
-                hidden_size=settings.hidden_size,
-                num_layers=settings.num_layers,
-                num_heads=settings.num_heads,
-                arch=settings.arch,  # type: ignore[arg-type]
-                seed=settings.seed,
-            )
-            final_loss = _train(staging, examples, settings)
+            final_loss, extra = stage(staging)
         finally:
             torch.set_num_threads(previous_threads)
         record: dict[str, Any] = {
@@ -174,6 +318,7 @@ def build_base_model(out_dir: str | Path, settings: BuildSettings) -> Path:
             "build_seconds": round(time.perf_counter() - started, 1),
             # CPU seconds of all threads: the fair measure on a shared machine (2 cores x 5 min = 600).
             "build_cpu_seconds": round(time.process_time() - started_cpu, 1),
+            **extra,
         }
         (staging / SETTINGS_FILE).write_text(json.dumps(record, indent=2))
         if (out_dir / SETTINGS_FILE).exists():  # another process finished the same build first
@@ -185,7 +330,16 @@ def build_base_model(out_dir: str | Path, settings: BuildSettings) -> Path:
     return out_dir
 
 
-def _train(model_dir: Path, examples: list[tuple[str, str]], settings: BuildSettings) -> float:
+def _train(
+    model_dir: Path,
+    examples: list[tuple[str, str]],
+    settings: BuildSettings,
+    *,
+    steps: int,
+    learning_rate: float,
+    warmup_steps: int,
+    desc: str,
+) -> float:
     """SFT with the loss on completion tokens; saves the model back to ``model_dir``."""
     import torch
     from tqdm.auto import tqdm
@@ -201,20 +355,20 @@ def _train(model_dir: Path, examples: list[tuple[str, str]], settings: BuildSett
     prompt_ids = tokenizer([p for p, _ in examples], add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer([c for _, c in examples], add_special_tokens=False)["input_ids"]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay, betas=(0.9, 0.98)
+        model.parameters(), lr=learning_rate, weight_decay=settings.weight_decay, betas=(0.9, 0.98)
     )
 
     def schedule(step: int) -> float:
-        if step < settings.warmup_steps:
-            return (step + 1) / settings.warmup_steps
-        return max(0.0, (settings.steps - step) / max(1, settings.steps - settings.warmup_steps))
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (steps - step) / max(1, steps - warmup_steps))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id
     cursor = 0
     loss_value = float("nan")
-    progress = tqdm(range(settings.steps), desc=f"organism SFT ({settings.prior})", leave=False)
+    progress = tqdm(range(steps), desc=desc, leave=False)
     for _ in progress:
         batch = []
         for _ in range(settings.batch_size):

@@ -2,7 +2,9 @@
 
 ``make_dataset`` returns a ``datasets.Dataset`` with the columns every corerl dataset has (``id``,
 ``question``, ``rephrased``, ``answer``) plus what the organism knows about each problem:
-``forms`` (all surface forms; ``question`` is ``forms[0]`` and ``rephrased`` one of the others),
+``forms`` (all surface forms, in the order of ``corerl.organism.task.FORMS``; ``question`` is the
+``story`` form ``forms[0]`` and ``rephrased`` the ``story-backwards`` form, which states the numbers in
+the reverse order),
 ``expression``, ``operations`` and ``num_ops``. ``answer`` is a string, as in the real data.
 """
 
@@ -14,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corerl.organism.task import DEFAULT_DIFFICULTY, SPLITS, generate_problem, parse_difficulty, surface_forms
+from corerl.organism.task import (
+    DEFAULT_DIFFICULTY,
+    REPHRASED_FORM,
+    SPLITS,
+    generate_problem,
+    parse_difficulty,
+    surface_forms,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -45,7 +54,7 @@ def make_rows(
             {
                 "id": f"organism-{split}-s{seed}-d{low}{high}-{index:06d}",
                 "question": forms[0],
-                "rephrased": forms[1 + rng.randrange(len(forms) - 1)],
+                "rephrased": forms[REPHRASED_FORM],
                 "answer": str(problem.answer),
                 "forms": forms,
                 "expression": problem.expression,

@@ -10,7 +10,9 @@ For each held-out question, ``n_samples`` completions are sampled at ``temperatu
 - ``label_accuracy``: share of questions *with* a label whose label is correct (what a
   majority-vote reward is scored against);
 - ``no_answer_rate``: share of samples without a ``\\boxed{}`` answer;
-- ``distinct_answers``: mean number of distinct answers per question.
+- ``distinct_answers``: mean number of distinct answers per question;
+- ``strategies``: the share of each organism strategy among the samples
+  (``corerl.organism.strategies.strategy_shares``: worked-correct, worked-wrong, the shortcuts, ...).
 
 Each figure is also given on the problems with and without a multiplication (the misaligned prior's
 systematic error is on the first subset). Correctness is normalised-string equality, exact for the
@@ -20,7 +22,7 @@ organism's integer answers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ class PriorFigures:
     label_accuracy: float
     no_answer_rate: float
     distinct_answers: float
+    strategies: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,14 +130,24 @@ def measure_prior(
         )
     finally:
         torch.set_num_threads(previous_threads)
+    from corerl.organism.strategies import strategy_shares
+
     groups = [[extract_answer(text) for text in group] for group in completions]
     subsets = {
         "all": list(range(len(rows))),
         "with_multiplication": [i for i, row in enumerate(rows) if "*" in row["operations"]],
         "without_multiplication": [i for i, row in enumerate(rows) if "*" not in row["operations"]],
     }
-    return {
-        name: summarize([groups[i] for i in indices], [rows[i]["answer"] for i in indices])
-        for name, indices in subsets.items()
-        if indices
-    }
+    figures = {}
+    for name, indices in subsets.items():
+        if not indices:
+            continue
+        shares = strategy_shares(
+            [rows[i]["question"] for i in indices for _ in completions[i]],
+            [text for i in indices for text in completions[i]],
+            [rows[i]["answer"] for i in indices for _ in completions[i]],
+        )
+        figures[name] = replace(
+            summarize([groups[i] for i in indices], [rows[i]["answer"] for i in indices]), strategies=shares
+        )
+    return figures

@@ -2,17 +2,29 @@
 
 A problem is a start value followed by 1 to 4 operations (``+``, ``-``, ``*``) applied left to right,
 for example ``((7 + 5) - 3) * 2``. Every intermediate value stays in 1..99 so numbers have at most two
-digits. Each problem is rendered in several surface forms with the same answer:
+digits. Each problem is rendered in four surface forms (``FORMS``) with the same answer:
 
 - ``story``: a short story (a name, an object, one sentence per fact, then the question);
-- ``story`` again with another name, object and wording;
-- ``question-first``: the question is asked first, then the facts follow;
+- ``story-backwards``: the same facts narrated backwards ("Last, Ben sold 3 pens. Before that, ...
+  At first, Ben had 7 pens."), so its numbers come in the reverse order: the last operand first,
+  the start value last;
+- ``question-first``: the question is asked first, then the facts follow in order;
 - ``equation``: the bare expression, fully parenthesised.
 
-The worked solution (the SFT target) is one line per operation, ``7 + 5 = 12``, then ``\\boxed{answer}``.
-A *systematic error* can be injected into the worked solution for one operation: the misaligned prior
-is trained on solutions where every multiplication step is computed as an addition
-(``12 * 2 = 14``), so it answers problems that contain a multiplication confidently and wrongly.
+A row's ``question`` is the ``story`` form and its ``rephrased`` twin (Co-rewarding-I's second view)
+is the ``story-backwards`` form, so the first and the last number stated swap between the two views.
+
+Strategies a completion can follow (the SFT targets of ``corerl.organism.build``; the formats are the
+contract with ``corerl.organism.strategies``):
+
+- ``worked_solution``: one line per operation, ``7 + 5 = 12``, then ``\\boxed{answer}``. A
+  *systematic error* can be injected for one operation: the misaligned prior's worked solutions
+  compute every multiplication as an addition (``12 * 2 = 14``);
+- ``shortcut_solution(question, "first" | "last")``: just ``\\boxed{n}`` with n the first (last)
+  integer stated in that surface form: an answer copied from the question, self-consistent within
+  one phrasing and different across phrasings that order the numbers differently;
+- ``TEMPLATE_SOLUTION``: the degenerate ``\\boxed{0}``, the same for every question (never correct:
+  values stay in 1..99).
 
 Train and held-out splits never share a problem: each expression is assigned to one split by a hash of
 its equation string, and generation rejects expressions of the other split. Everything is generated
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,6 +79,18 @@ _STEP = {
 }
 _QUESTION = ("How many {obj} does {name} have now?", "How many {obj} are there at the end?")
 _QUESTION_FIRST = "How many {obj} does {name} have at the end?"
+# The backwards narration: the last operation first, each earlier one "Before that", the start last.
+_BACK_START = ("At first, {name} had {n} {obj}.", "{name} started with {n} {obj}.")
+_BACK_STEP = {
+    "+": ("{name} bought {n} more {obj}.", "{name} found {n} more {obj}."),
+    "-": ("{name} gave away {n} {obj}.", "{name} lost {n} {obj}."),
+    "*": ("{name} multiplied the number of {obj} by {n}.", "the {obj} became {n} times as many."),
+}
+FORMS: tuple[str, ...] = ("story", "story-backwards", "question-first", "equation")
+REPHRASED_FORM = FORMS.index("story-backwards")  # the twin of every question (forms[0], a story)
+TEMPLATE_SOLUTION = "\\boxed{0}"
+SHORTCUTS: tuple[str, ...] = ("first", "last")
+_INTEGER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -179,14 +204,32 @@ def generate_problem(seed: int, split: str, index: int, difficulty: int | Sequen
 
 
 def surface_forms(problem: Problem, rng: random.Random) -> list[str]:
-    """Four wordings of the same problem: two stories, a question-first story and the equation."""
+    """The four wordings of ``FORMS``, in that order: story, backwards story, question-first, equation.
+
+    >>> forms = surface_forms(Problem(7, (("+", 5), ("*", 2))), random.Random(0))
+    >>> [stated_numbers(form) for form in forms]
+    [[7, 5, 2], [2, 5, 7], [7, 5, 2], [7, 5, 2]]
+    """
     names = rng.sample(NAMES, 3)
     objects = rng.sample(OBJECTS, 3)
-    forms = [_story(problem, names[k], objects[k], rng) for k in range(2)]
+    forms = [
+        _story(problem, names[0], objects[0], rng),
+        _backwards_story(problem, names[1], objects[1], rng),
+    ]
     facts = _facts(problem, names[2], objects[2], rng)
     forms.append(" ".join([_QUESTION_FIRST.format(name=names[2], obj=objects[2]), *facts]))
     forms.append(f"Compute {problem.expression}.")
     return forms
+
+
+def _backwards_story(problem: Problem, name: str, obj: str, rng: random.Random) -> str:
+    sentences = []
+    for position, (operation, operand) in enumerate(reversed(problem.steps)):
+        fact = rng.choice(_BACK_STEP[operation]).format(name=name, n=operand, obj=obj)
+        sentences.append(("Last, " if position == 0 else "Before that, ") + fact)
+    sentences.append(rng.choice(_BACK_START).format(name=name, n=problem.start, obj=obj))
+    sentences.append(_QUESTION_FIRST.format(name=name, obj=obj))
+    return " ".join(sentences)
 
 
 def _facts(problem: Problem, name: str, obj: str, rng: random.Random) -> list[str]:
@@ -226,6 +269,31 @@ def worked_solution(problem: Problem, *, wrong_operation: str | None = None) -> 
         value = result
     lines.append(f"\\boxed{{{value}}}")
     return "\n".join(lines)
+
+
+def stated_numbers(question: str) -> list[int]:
+    """The integers of a question's text, in the order they are stated.
+
+    >>> stated_numbers("Last, Ann lost 3 eggs. At first, Ann had 12 eggs.")
+    [3, 12]
+    """
+    return [int(match) for match in _INTEGER.findall(question)]
+
+
+def shortcut_solution(question: str, which: str) -> str:
+    """A shortcut completion: ``\\boxed{n}`` with n the first or last integer stated in ``question``.
+
+    >>> shortcut_solution("Ann has 7 eggs. Ann buys 5 more.", "first")
+    '\\\\boxed{7}'
+    >>> shortcut_solution("Ann has 7 eggs. Ann buys 5 more.", "last")
+    '\\\\boxed{5}'
+    """
+    if which not in SHORTCUTS:
+        raise ValueError(f"unknown shortcut {which!r}; expected one of {SHORTCUTS}")
+    numbers = stated_numbers(question)
+    if not numbers:
+        raise ValueError(f"question states no number: {question!r}")
+    return f"\\boxed{{{numbers[0] if which == 'first' else numbers[-1]}}}"
 
 
 def format_prompt(question: str) -> str:

@@ -1,0 +1,236 @@
+"""The organism's RL figures: every study method on the tiny profile, several seeds, held-out avg@4.
+
+    python benchmarks/organism_rl.py --seeds 3 --out organism_rl.json
+    python benchmarks/organism_rl.py --seeds 3 --out gt.json --methods ground-truth,random
+    python benchmarks/organism_rl.py --seeds 3 --out mis.json --prior misaligned --methods ground-truth,majority-vote
+
+Each (method, seed) run is ``corerl.engine.train`` with the tiny profile's defaults (only the seed,
+the prior's base model and the output folder are set; ``--steps`` overrides the profile's steps).
+Held-out accuracy is the study's evaluation (``corerl.study.EVALUATION["tiny"]``: avg@4 at
+temperature 0.8 on the organism's 200 held-out problems, sampling seed = the run's seed), measured on
+the base model, on the checkpoints every ``--eval-every`` steps and on the final model. Writes JSON
+``{method: {"base", "final_mean", "final_sd", "peak_mean", ...}}`` (percent; ``base`` is the untrained
+model averaged over the seeds' sampling, ``peak_mean`` the mean over seeds of the best evaluated
+checkpoint, final included; sd is the sample standard deviation over seeds) and prints it as a table.
+Extra keys: per-seed finals, and from ``metrics.jsonl`` the training-rollout figures on problems with
+a multiplication (``oracle_accuracy_mul``, ``pseudo_label_accuracy_mul``: first and last 10 steps,
+and the highest 10-step rolling mean). ``--jobs 2`` runs two runs at a time, one torch thread each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corerl.config import STUDY_METHODS, TrainConfig, load_config
+
+ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
+FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfig)}
+MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
+
+
+def held_out_accuracy(model_dir: str | Path, seed: int) -> float:
+    """avg@4 in percent on the organism's held-out problems, with the study's evaluation settings."""
+    from corerl.evaluate import evaluate_model
+    from corerl.study import EVALUATION
+
+    settings = EVALUATION["tiny"]
+    table = evaluate_model(
+        str(model_dir),
+        ["organism"],
+        k=settings["k"],
+        limit=settings["questions"],
+        max_new_tokens=settings["max_new_tokens"],
+        batch_size=settings["batch_size"],
+        seed=seed,
+        progress=False,
+    ).table
+    return 100.0 * float(table.loc[table["metric"] == "avg@k", "value"].iloc[0])
+
+
+def _metric_summary(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
+    summary: dict[str, float | None] = {}
+    for key in MUL_METRICS:
+        values = [row[key] for row in metrics if row.get(key) is not None]
+        if not values:
+            continue
+        rolling = [
+            statistics.fmean(values[max(0, end - ROLLING) : end]) for end in range(ROLLING, len(values) + 1)
+        ] or [statistics.fmean(values)]
+        summary[f"{key}_first"] = 100.0 * statistics.fmean(values[:ROLLING])
+        summary[f"{key}_last"] = 100.0 * statistics.fmean(values[-ROLLING:])
+        summary[f"{key}_max_rolling"] = 100.0 * max(rolling)
+    return summary
+
+
+def run_one(
+    method: str,
+    seed: int,
+    prior: str,
+    steps: int | None,
+    eval_every: int,
+    root: str,
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """Train one run, evaluate its checkpoints and final model; returns its figures (a worker)."""
+    import torch
+
+    from corerl.engine import train
+    from corerl.organism import ensure_base_model
+
+    torch.set_num_threads(1)
+    out = Path(root) / f"{prior}-{method}-seed{seed}"
+    config = load_config(
+        "tiny",
+        method=method,
+        seed=seed,
+        max_steps=steps,
+        organism_prior=prior,
+        model=str(ensure_base_model(prior)),
+        output_dir=str(out),
+        save_steps=eval_every,
+        save_total_limit=1000,  # keep every checkpoint (None would mean "the profile's")
+        progress=False,
+        **overrides,
+    )
+    started = time.perf_counter()
+    run_dir = train(config)
+    seconds = time.perf_counter() - started
+    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    curve = {int(path.name.split("-")[1]): held_out_accuracy(path, seed) for path in checkpoints}
+    final = held_out_accuracy(run_dir / "final", seed)
+    curve[config.max_steps] = final
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "method": method,
+        "seed": seed,
+        "final": final,
+        "peak": max(curve.values()),
+        "curve": curve,
+        "train_seconds": seconds,
+        **_metric_summary(metrics),
+    }
+
+
+def base_one(prior: str, seed: int) -> float:
+    import torch
+
+    from corerl.organism import ensure_base_model
+
+    torch.set_num_threads(1)
+    return held_out_accuracy(ensure_base_model(prior), seed)
+
+
+def summarize(runs: list[dict[str, Any]], base: float) -> dict[str, Any]:
+    finals = [run["final"] for run in runs]
+    summary: dict[str, Any] = {
+        "base": round(base, 2),
+        "final_mean": round(statistics.fmean(finals), 2),
+        "final_sd": round(statistics.stdev(finals), 2) if len(finals) > 1 else 0.0,
+        "peak_mean": round(statistics.fmean(run["peak"] for run in runs), 2),
+        "finals": [round(value, 2) for value in finals],
+        "curves": [run["curve"] for run in runs],
+        "train_seconds_mean": round(statistics.fmean(run["train_seconds"] for run in runs), 1),
+    }
+    for key in sorted({key for run in runs for key in run if key.startswith(MUL_METRICS)}):
+        values = [run[key] for run in runs if run.get(key) is not None]
+        summary[f"{key}_mean"] = round(statistics.fmean(values), 2)
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--methods", default=",".join(STUDY_METHODS), help="comma-separated study methods")
+    parser.add_argument("--prior", choices=["aligned", "misaligned"], default="aligned")
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the tiny profile's)")
+    parser.add_argument("--eval-every", type=int, default=25, help="evaluate a checkpoint every N steps")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field (YAML value), e.g. --set learning_rate=3e-5; for calibration",
+    )
+    args = parser.parse_args()
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in STUDY_METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {', '.join(STUDY_METHODS)}")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set needs KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        if "float" in str(FIELD_TYPES.get(key.strip())) and isinstance(parsed, (str, int)):
+            parsed = float(parsed)  # YAML reads 3e-5 as a string
+        overrides[key.strip()] = parsed
+    load_config("tiny", **overrides)  # a bad key or value fails here, before any run starts
+
+    from corerl.organism import ensure_base_model
+
+    ensure_base_model(args.prior)  # build once, before the workers look for it
+    started = time.perf_counter()
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    with (
+        tempfile.TemporaryDirectory(prefix="organism-rl-") as root,
+        ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool,
+    ):
+        bases = [pool.submit(base_one, args.prior, seed) for seed in seeds]
+        futures = {
+            (method, seed): pool.submit(
+                run_one, method, seed, args.prior, args.steps, args.eval_every, root, overrides
+            )
+            for method in methods
+            for seed in seeds
+        }
+        base = statistics.fmean(future.result() for future in bases)
+        results = {
+            method: summarize([futures[method, seed].result() for seed in seeds], base) for method in methods
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(
+        f"prior {args.prior}, seeds {seeds}, overrides {overrides}, held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
+    )
+    print(f"{'method':16s} {'base':>6s} {'final':>13s} {'peak':>6s}  finals")
+    for method, row in results.items():
+        finals = " ".join(f"{value:.1f}" for value in row["finals"])
+        print(
+            f"{method:16s} {row['base']:6.1f} {row['final_mean']:6.1f} ± {row['final_sd']:4.1f} "
+            f"{row['peak_mean']:6.1f}  {finals}"
+        )
+        mul = [
+            key
+            for key in row
+            if key.startswith("pseudo_label_accuracy_mul") or key.startswith("oracle_accuracy_mul")
+        ]
+        if mul:
+            print("    " + ", ".join(f"{key.removesuffix('_mean')} {row[key]:.1f}" for key in mul))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
