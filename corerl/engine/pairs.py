@@ -12,16 +12,22 @@ token-mean over the original view's rollouts PLUS the same over the rephrased vi
 summed, so each view's weight does not depend on how long the other view's completions are. TRL's
 own loss would be one token-mean over both views' tokens together. Each token-mean runs over the
 view's tokens in the whole generation batch (all processes), as TRL's ``dapo`` normalises by the
-generation batch; ``bnpo`` gives a token-mean per micro-batch and view instead.
+generation batch; ``bnpo`` gives a token-mean per micro-batch and view instead. Departure: on
+several processes (torchrun) the loss is TRL's one token-mean over both views, because one forward
+pass per view desynchronises DDP (a warning says so).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator, Sized
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
+logger = logging.getLogger(__name__)
 
 VIEWS = ("original", "rephrased")
 
@@ -163,6 +169,12 @@ class ViewLossMixin:
         import torch
 
         output = super()._generate_and_score_completions(inputs)
+        if self.accelerator.num_processes > 1:
+            # Departure: a per-view loss runs one forward pass per view of a micro-batch, and two
+            # forward passes before one backward desynchronise DDP's collectives across ranks. On
+            # several processes Co-rewarding-I therefore keeps TRL's one token-mean over both views.
+            _warn_single_token_mean()
+            return output
         mask = output["completion_mask"]
         if output.get("tool_mask") is not None:
             mask = mask * output["tool_mask"]
@@ -185,3 +197,11 @@ class ViewLossMixin:
             term = super().compute_loss(model, part, return_outputs, num_items_in_batch)
             loss = term if loss is None else loss + term  # Co-rewarding-I: L = L_original + L_rephrased
         return loss
+
+
+@functools.cache
+def _warn_single_token_mean() -> None:
+    logger.warning(
+        "co-rewarding-1 on several processes: one token-mean over both views (TRL's loss), not the official "
+        "sum of one token-mean per view (corerl.engine.pairs)"
+    )
