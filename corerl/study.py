@@ -288,8 +288,11 @@ class Study:
         return name if seed == self.seed else f"{name}-seed{seed}"
 
     def seed_list(self, seeds: Sequence[int] | None = None) -> tuple[int, ...]:
-        """``seeds`` (default ``SEEDS``), the first two only in smoke mode."""
-        chosen = tuple(SEEDS if seeds is None else seeds)
+        """``seeds`` (default: ``SEEDS`` on the tiny profile, the study's own seed on GPU profiles, so
+        that a notebook fits a free T4 quota: ``corerl plan`` plans one seed), the first two only in
+        smoke mode."""
+        default = SEEDS if self.profile == "tiny" else (self.seed,)
+        chosen = tuple(default if seeds is None else seeds)
         return chosen[:2] if self.smoke else chosen
 
     def run_seeds(

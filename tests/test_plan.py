@@ -60,12 +60,20 @@ def _notebook_runs() -> dict[str, list[str]]:
         for node in ast.walk(tree):  # for method in METHODS: study.run(method)
             if isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and node.iter.id in tuples:
                 tuples[node.target.id] = tuples[node.iter.id]
+        tiny_only = {  # calls under `if study.profile == "tiny":` do not run on a GPU profile
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "study.profile == 'tiny'"
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
         found: list[str] = []
         for node in ast.walk(tree):
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "run"
+                and node.func.attr in ("run", "run_seeds")  # run_seeds: one seed on GPU profiles
+                and id(node) not in tiny_only
             ):
                 continue
             keywords = {keyword.arg: keyword.value for keyword in node.keywords}
