@@ -80,9 +80,13 @@ def test_a_final_folder_without_weights_is_resumed(
     (config.run_dir / "final").mkdir(parents=True)
     (config.run_dir / "config.yaml").write_text(to_yaml(config))
     calls = []
-    monkeypatch.setattr(
-        "corerl.engine.train", lambda config, **kwargs: calls.append(kwargs) or config.run_dir
-    )
+
+    def finishing_train(config, **kwargs):
+        calls.append(kwargs)
+        (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
+        return config.run_dir
+
+    monkeypatch.setattr("corerl.engine.train", finishing_train)
     tiny_study.run("entropy")
     assert calls == [{"resume": True, "dataset": None}]
 
@@ -107,6 +111,7 @@ def test_an_interrupted_run_is_resumed(tiny_study: Study, monkeypatch: pytest.Mo
     def finishing_train(config, **kwargs):
         calls.append(kwargs)
         (config.run_dir / "final").mkdir()
+        (config.run_dir / "final" / "model.safetensors").write_bytes(b"")  # a finished run has weights
         return config.run_dir
 
     monkeypatch.setattr("corerl.engine.train", finishing_train)

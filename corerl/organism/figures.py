@@ -53,7 +53,7 @@ def summarize(groups: Sequence[Sequence[str | None]], answers: Sequence[str]) ->
 
     >>> figures = summarize([["3", "3", "4", None], ["5", "6", "6", "6"]], ["3", "5"])
     >>> figures.pass_at_1, figures.maj_at_k, figures.majority_share, figures.label_accuracy
-    (0.375, 0.5, 0.625, 0.5)
+    (0.375, 0.5, 0.7083333333333333, 0.5)
     """
     if len(groups) != len(answers):
         raise ValueError(f"{len(groups)} groups of samples for {len(answers)} answers")
