@@ -295,9 +295,13 @@ if state.process_index == 0:
 else:
     prompts, answers = ["b"] * 2 + ["c"] * 4, ["5", "5", "3", "3", "4", "4"]
 completions = ["\\boxed{%s}" % answer for answer in answers]
-rewards = MonitoredReward("majority-vote")(prompts, completions, id=list(prompts), answer=["5"] * 6)
+monitor = MonitoredReward("majority-vote")
+rewards = monitor(prompts, completions, id=list(prompts), answer=["5"] * 6)
 expected = [[1.0, 1.0, 1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]][state.process_index]
 assert rewards == expected, (state.process_index, rewards)
+# The figures cover both ranks' 12 rollouts (8 rewarded): reward_std is the whole batch's std.
+assert abs(monitor.latest["reward_mean"] - 2 / 3) < 1e-9, monitor.latest
+assert abs(monitor.latest["reward_std"] - (2 / 9) ** 0.5) < 1e-9, monitor.latest
 
 from corerl.cli import main
 
