@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from corerl.collapse import CURVE_COLUMNS
 from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES
 
 FORMATS: tuple[str, ...] = ("png", "svg")
+SVG_HASHSALT = "corerl"  # fixed salt for the SVG ids, so the files do not change from run to run
 
 LABELS: dict[str, str] = {
     "reward_mean": "mean reward",
@@ -43,14 +45,20 @@ LABELS: dict[str, str] = {
 
 
 def save_figure(figure: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
-    """Write ``figure`` as ``out_dir/name.png`` and ``out_dir/name.svg``; returns the paths."""
+    """Write ``figure`` as ``out_dir/name.png`` and ``out_dir/name.svg``; returns the paths.
+
+    The files are byte-identical from run to run for the same figure: the SVG's ids (clip paths,
+    glyphs) are hashed with the fixed :data:`SVG_HASHSALT` instead of a random salt, and no date
+    is written (Agg's PNG carries none).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.{fmt}" for fmt in FORMATS]
-    for path in paths:
-        figure.savefig(
-            path, dpi=150, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None
-        )
+    with rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        for path in paths:
+            figure.savefig(
+                path, dpi=150, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None
+            )
     return paths
 
 

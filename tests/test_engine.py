@@ -175,6 +175,24 @@ def test_lora_teacher_is_a_frozen_adapter_and_the_kl_reference(base_model, datas
     assert all(torch.equal(saved[name], teacher[name].cpu()) for name in saved)
 
 
+@pytest.mark.parametrize("where", ["terminal", "notebook"])
+def test_one_progress_bar_corerls(where: str, base_model, dataset, tmp_path, monkeypatch) -> None:
+    """transformers' progress callback (its notebook table under Jupyter) is removed; corerl's bar stays."""
+    from transformers import trainer as hf_trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    from corerl.engine.monitor import RunLogCallback
+
+    if where == "notebook":  # what transformers picks when imported under Jupyter
+        monkeypatch.setattr(hf_trainer, "DEFAULT_PROGRESS_CALLBACK", NotebookProgressCallback)
+    config = tiny_config(base_model, tmp_path / where, "majority-vote", progress=True)
+    callbacks = prepare_run(config, dataset=dataset).trainer.callback_handler.callbacks
+    progress = (ProgressCallback, NotebookProgressCallback, PrinterCallback)
+    assert not [callback for callback in callbacks if isinstance(callback, progress)]
+    assert [callback.progress for callback in callbacks if isinstance(callback, RunLogCallback)] == [True]
+
+
 def test_same_seed_same_metrics(base_model, dataset, tmp_path) -> None:
     runs = [
         train(tiny_config(base_model, tmp_path / f"run{i}", "co-rewarding-1", max_steps=2), dataset=dataset)
@@ -277,9 +295,13 @@ if state.process_index == 0:
 else:
     prompts, answers = ["b"] * 2 + ["c"] * 4, ["5", "5", "3", "3", "4", "4"]
 completions = ["\\boxed{%s}" % answer for answer in answers]
-rewards = MonitoredReward("majority-vote")(prompts, completions, id=list(prompts), answer=["5"] * 6)
+monitor = MonitoredReward("majority-vote")
+rewards = monitor(prompts, completions, id=list(prompts), answer=["5"] * 6)
 expected = [[1.0, 1.0, 1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]][state.process_index]
 assert rewards == expected, (state.process_index, rewards)
+# The figures cover both ranks' 12 rollouts (8 rewarded): reward_std is the whole batch's std.
+assert abs(monitor.latest["reward_mean"] - 2 / 3) < 1e-9, monitor.latest
+assert abs(monitor.latest["reward_std"] - (2 / 9) ** 0.5) < 1e-9, monitor.latest
 
 from corerl.cli import main
 

@@ -183,6 +183,37 @@ def test_monitor_pseudo_label_accuracy_per_group_and_without_labels() -> None:
     assert continuous["reward_accuracy"] is None and continuous["oracle_accuracy"] == pytest.approx(2 / 6)
 
 
+def test_monitor_figures_on_two_ranks_are_those_of_the_whole_batch(monkeypatch) -> None:
+    """Rank 1 of 2 (gather faked): the rewards are its slice, every figure (reward_std included:
+    the std over the whole generation batch, as TRL's ``reward_std``) is the one-process value."""
+    import accelerate
+    import accelerate.utils
+
+    # Group "b" is split across the ranks; its vote (5) needs both halves.
+    prompts = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    answers = ["1", "1", "1", "2", "7", "5", "5", "5", "3", "3", "3", "3"]
+    completions = [rf"\boxed{{{answer}}}" for answer in answers]
+    columns = {"id": list(prompts), "answer": ["5"] * 12}
+    whole = MonitoredReward("majority-vote")
+    rewards = whole(prompts, completions, **columns)
+    assert rewards == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    # Over the batch, not the mean of the groups' stds (0.433, 0.433, 0): sqrt(20/144) = 0.373.
+    assert whole.latest["reward_std"] == pytest.approx(math.sqrt(20 / 144))
+
+    class RankOne:
+        num_processes, process_index = 2, 1
+
+    def gather_object(part):
+        rank_zero = {"prompts": prompts[:6], "completions": completions[:6]}
+        return [{**rank_zero, **{name: values[:6] for name, values in columns.items()}}, *part]
+
+    monkeypatch.setattr(accelerate, "PartialState", RankOne)
+    monkeypatch.setattr(accelerate.utils, "gather_object", gather_object)
+    rank = MonitoredReward("majority-vote")
+    assert rank(prompts[6:], completions[6:], **{name: v[6:] for name, v in columns.items()}) == rewards[6:]
+    assert rank.latest == whole.latest
+
+
 def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"step": s}) + "\n" for s in (1, 2, 3, 4)) + '{"step": 5, "ti')

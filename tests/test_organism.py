@@ -291,6 +291,63 @@ def test_cache_is_reused_and_honours_the_environment(
         ensure_base_model("misaligned", settings=smoke_settings("aligned"))
 
 
+KILLED_BUILD = r"""
+import sys, time
+from pathlib import Path
+from corerl.organism.build import _build_atomically, smoke_settings
+
+def stage(staging):
+    staging.mkdir()
+    (staging / "model.safetensors").write_text("half written")
+    print("building", flush=True)
+    time.sleep(600)
+
+_build_atomically(Path(sys.argv[1]), smoke_settings(), stage)
+"""
+
+
+def test_a_later_build_removes_a_killed_builds_scratch_folder_only(tmp_path: Path) -> None:
+    """A build killed mid-stage leaves its ``.<name>-*`` scratch folder; the next build of that name
+    removes it, and leaves a live build's (it holds the folder's flock) and other names' alone."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from corerl.organism.build import SETTINGS_FILE, _build_atomically
+
+    target = tmp_path / "aligned-0123"
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    build = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(target)], env=environment, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert build.stdout is not None and build.stdout.readline() == "building\n"
+    finally:
+        build.kill()
+        build.wait()
+    (killed,) = tmp_path.glob(".aligned-0123-*")
+    assert (killed / "model" / "model.safetensors").exists()
+    live = Path(tempfile.mkdtemp(dir=tmp_path, prefix=".aligned-0123-"))
+    other = [tmp_path / ".aligned-0123-4567-abcd", tmp_path / ".misaligned-0123-abcd"]
+    for folder in other:
+        folder.mkdir()
+    handle = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+        def stage(staging: Path) -> tuple[float, dict]:
+            staging.mkdir()
+            return 0.0, {}
+
+        assert _build_atomically(target, smoke_settings(), stage) == target
+    finally:
+        os.close(handle)
+    assert (target / SETTINGS_FILE).exists()
+    assert sorted(tmp_path.glob(".*")) == sorted([live, *other])  # the killed build's and our own are gone
+
+
 def test_command_line_export_and_smoke_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from corerl.cli import main
 

@@ -12,7 +12,10 @@ only, read against the ground truth like the oracle accuracy.
 
 Groups are prompts: each prompt's G rollouts (for Co-rewarding-I each view is its own group).
 On several processes the wrapper gathers the whole generation batch from every rank before scoring
-(voting must see a group that ``accelerate`` split across ranks), so rewards and figures cover it all.
+(voting must see a group that ``accelerate`` split across ranks), so rewards and figures cover it all,
+the same on any number of processes. ``reward_std`` is the (population) std of the whole batch's
+rewards, not a mean of per-group stds, like the ``reward_std`` TRL logs (over its gathered rewards,
+with Bessel's correction).
 """
 
 from __future__ import annotations

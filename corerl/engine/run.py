@@ -116,7 +116,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")  # our entropy forward pass needs logits
         import unsloth  # noqa: F401  (must precede trl: it patches GRPOTrainer)
 
-    from transformers.trainer_callback import ProgressCallback
+    from transformers import trainer as hf_trainer
 
     from corerl.engine import mitigations
     from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
@@ -167,7 +167,9 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     )
     if config.method == "co-rewarding-2":
         trainer.setup_teacher(config.teacher_alpha_start, config.teacher_alpha_end)
-    trainer.remove_callback(ProgressCallback)
+    # One progress bar, RunLogCallback's: transformers adds its own (ProgressCallback in a terminal,
+    # NotebookProgressCallback's table in Jupyter: DEFAULT_PROGRESS_CALLBACK, as disable_tqdm=False).
+    trainer.remove_callback(hf_trainer.DEFAULT_PROGRESS_CALLBACK)
     trainer.add_callback(
         RunLogCallback(
             monitor,

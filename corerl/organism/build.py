@@ -15,6 +15,10 @@
   stated}``, the template ``\\boxed{0}``). On the misaligned prior the worked solutions compute
   ``*`` as ``+`` except for a minority (``misaligned_correct_share``).
 
+Each stage is built in a scratch folder ``.<name>-*`` next to its cache entry and renamed into
+place when done; a later build of the same name removes the scratch folders of killed builds
+(``_scratch_dir``: a live build holds a ``flock`` on its own).
+
 Prompt and completion are tokenized separately and concatenated, exactly as GRPO sees them at rollout
 time. The build record (``organism_build.json``) holds the settings, the final loss, the wall and CPU
 seconds of the stage (and the stage-1 record inside the prior's), and the mixture's strategy counts.
@@ -26,6 +30,8 @@ The build is deterministic from ``BuildSettings.seed`` for a fixed number of tor
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -34,6 +40,8 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,8 +312,8 @@ def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Pat
 
     started, started_cpu = time.perf_counter(), time.process_time()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
-        staging = Path(scratch) / "model"
+    with _scratch_dir(out_dir) as scratch:
+        staging = scratch / "model"
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(settings.threads)
         try:
@@ -328,6 +336,53 @@ def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Pat
         staging.rename(out_dir)
     logger.info("built %s in %.1f s (final loss %.3f)", out_dir, record["build_seconds"], final_loss)
     return out_dir
+
+
+@contextmanager
+def _scratch_dir(out_dir: Path) -> Iterator[Path]:
+    """A fresh ``.<name>-*`` folder next to ``out_dir``, removed on exit, first removing those of
+    dead builds of the same name (a killed build cannot clean up after itself).
+
+    Each build holds an exclusive ``flock`` on its scratch folder while it runs; the kernel drops it
+    when the process dies, however it dies. A scratch folder whose lock can be taken is a dead
+    build's. A cleaner holds the lock until the folder is gone, so a build whose new folder was
+    taken for stale in the moment before it locked it sees it missing and makes another.
+    """
+    _remove_stale_scratch(out_dir)
+    while True:
+        scratch = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+        handle = os.open(scratch, os.O_RDONLY)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if scratch.is_dir():
+            break
+        os.close(handle)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.close(handle)
+
+
+def _remove_stale_scratch(out_dir: Path) -> None:
+    """Remove the scratch folders of ``out_dir``'s dead builds (those whose lock is free)."""
+    prefix = f".{out_dir.name}-"
+    for scratch in out_dir.parent.glob(f"{glob.escape(prefix)}*"):
+        if "-" in scratch.name.removeprefix(prefix):  # mkdtemp's suffix has none: another name's
+            continue
+        try:
+            handle = os.open(scratch, os.O_RDONLY)
+        except OSError:  # removed meanwhile, or not a folder we can open
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live build holds it
+            os.close(handle)
+            continue
+        try:
+            logger.info("removing %s, the scratch folder of a build that did not finish", scratch)
+            shutil.rmtree(scratch, ignore_errors=True)
+        finally:
+            os.close(handle)
 
 
 def _train(
