@@ -105,7 +105,7 @@ def metric_rows(run_dir: Path) -> list[dict]:
 
 
 SCHEMA = {
-    "step", "time", "method", "reward_mean", "reward_std", "oracle_accuracy", "pseudo_label_accuracy",
+    "step", "time", "method", "reward_mean", "reward_std", "reward_group_std", "oracle_accuracy", "pseudo_label_accuracy",
     "reward_accuracy", "point_biserial", "majority_share", "distinct_answers", "no_answer_rate", "completion_length",
     "token_entropy", "kl", "learning_rate", "teacher_alpha", "epoch",
 }  # fmt: skip
@@ -302,6 +302,8 @@ assert rewards == expected, (state.process_index, rewards)
 # The figures cover both ranks' 12 rollouts (8 rewarded): reward_std is the whole batch's std.
 assert abs(monitor.latest["reward_mean"] - 2 / 3) < 1e-9, monitor.latest
 assert abs(monitor.latest["reward_std"] - (2 / 9) ** 0.5) < 1e-9, monitor.latest
+# Per group (a: 1110, b: 0111 across the ranks, c: 1100): the mean of 0.433, 0.433 and 0.5.
+assert abs(monitor.latest["reward_group_std"] - (2 * (3 / 16) ** 0.5 + 0.5) / 3) < 1e-9, monitor.latest
 
 from corerl.cli import main
 

@@ -199,6 +199,8 @@ def test_monitor_figures_on_two_ranks_are_those_of_the_whole_batch(monkeypatch) 
     assert rewards == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     # Over the batch, not the mean of the groups' stds (0.433, 0.433, 0): sqrt(20/144) = 0.373.
     assert whole.latest["reward_std"] == pytest.approx(math.sqrt(20 / 144))
+    # The per-group figure is that mean: (0.433 + 0.433 + 0) / 3.
+    assert whole.latest["reward_group_std"] == pytest.approx(2 * math.sqrt(3 / 16) / 3)
 
     class RankOne:
         num_processes, process_index = 2, 1

@@ -15,7 +15,9 @@ On several processes the wrapper gathers the whole generation batch from every r
 (voting must see a group that ``accelerate`` split across ranks), so rewards and figures cover it all,
 the same on any number of processes. ``reward_std`` is the (population) std of the whole batch's
 rewards, not a mean of per-group stds, like the ``reward_std`` TRL logs (over its gathered rewards,
-with Bessel's correction).
+with Bessel's correction). ``reward_group_std`` is the per-group figure: the mean over groups of each
+group's (population) reward std, the spread GRPO's advantage is normalised by; it too is computed on
+the gathered batch, so it is the same on one process and on several.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _std(rewards: Sequence[float | None], indices: Sequence[int]) -> float | None:
+    """Population std of the scored rewards at ``indices`` (None when none is scored)."""
+    scored = [float(rewards[i]) for i in indices if rewards[i] is not None and not math.isnan(rewards[i])]
+    mean = _mean(scored)
+    return None if mean is None else math.sqrt(sum((r - mean) ** 2 for r in scored) / len(scored))
+
+
 def rollout_metrics(
     method: str,
     prompts: Sequence[Any],
@@ -50,7 +59,7 @@ def rollout_metrics(
     ground_truth: Sequence[str | None] | None,
     pseudo_labels: Sequence[str | None] | None,
 ) -> dict[str, float | None]:
-    """The per-step monitoring figures of one generation batch (metrics schema in COMMON.md).
+    """The per-step monitoring figures of one generation batch (the per-step keys of ``metrics.jsonl``).
 
     >>> figures = rollout_metrics("majority-vote", ["p"] * 3, [r"\\boxed{1}", r"\\boxed{1}", "none"],
     ...                           [1.0, 1.0, 0.0], ["1"] * 3, ["1"] * 3)
@@ -58,6 +67,9 @@ def rollout_metrics(
     (0.6666666666666666, 1.0, 1.0)
     >>> figures["majority_share"], figures["distinct_answers"], round(figures["no_answer_rate"], 3)
     (1.0, 1.0, 0.333)
+    >>> two_groups = rollout_metrics("random", ["a", "a", "b", "b"], ["x"] * 4, [1.0, 1.0, 0.0, 1.0], None, None)
+    >>> two_groups["reward_std"], two_groups["reward_group_std"]  # whole batch vs mean of (0, 0.5)
+    (0.4330127018922193, 0.25)
     """
     answers = [extract_answer(completion_text(completion)) for completion in completions]
     groups: dict[Hashable, list[int]] = {}
@@ -70,6 +82,7 @@ def rollout_metrics(
         "reward_std": math.sqrt(sum((r - reward_mean) ** 2 for r in scored) / len(scored))
         if scored
         else None,
+        "reward_group_std": _mean([std for g in groups.values() if (std := _std(rewards, g)) is not None]),
         "oracle_accuracy": None,
         "pseudo_label_accuracy": None,
         "reward_accuracy": None,
