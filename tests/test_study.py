@@ -13,6 +13,7 @@ import pytest
 from corerl import study as study_module
 from corerl.config import to_yaml
 from corerl.study import Study, resolve_profile, smooth
+from corerl.study import runs as study_runs
 
 
 @pytest.fixture
@@ -34,8 +35,8 @@ def test_runs_go_to_drive_then_kaggle_then_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drive, kaggle = tmp_path / "MyDrive", tmp_path / "kaggle-working"
-    monkeypatch.setattr(study_module, "DRIVE_ROOT", drive)
-    monkeypatch.setattr(study_module, "KAGGLE_ROOT", kaggle)
+    monkeypatch.setattr(study_runs, "DRIVE_ROOT", drive)
+    monkeypatch.setattr(study_runs, "KAGGLE_ROOT", kaggle)
     assert study_module.storage_root("runs") == Path("runs")
     kaggle.mkdir()
     assert study_module.storage_root("runs") == kaggle / "corerl"
