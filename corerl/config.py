@@ -14,7 +14,7 @@ naming them. Light module: no torch import.
 >>> from_yaml(to_yaml(config)) == config
 True
 
-The SRT mitigations are options of the same config (``corerl.engine.mitigations`` applies them);
+The SRT mitigations are options of the same config (``corerl.mitigations`` applies them);
 ``offline_labels`` turns a majority-vote run into an ``offline-labels`` run:
 
 >>> load_config("tiny", offline_labels=True).method
@@ -152,7 +152,7 @@ class TrainConfig:
     # Dataset transforms, as "module:function" paths; function(dataset, config) -> dataset, applied
     # first, before the mitigations below and the column checks.
     dataset_transforms: tuple[str, ...] = field(default_factory=tuple)
-    # SRT's mitigations (arXiv 2505.21444 Sec. 5) and test-time training: corerl.engine.mitigations.
+    # SRT's mitigations (arXiv 2505.21444 Sec. 5) and test-time training: corerl.mitigations.
     # Early stopping: a labelled slice (validation_fraction of the data, at least one question) is
     # removed from the training set and scored greedily every early_stopping_eval_steps steps (a
     # shorter run: once, at its last step); each new best is checkpointed; training stops after

@@ -402,7 +402,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
     check_output_dir(args.out)
-    from corerl.mitigations import evaluation_model
+    from corerl.mitigations.early_stopping import evaluation_model
 
     model, name = Path(args.model), args.name
     is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))

@@ -173,7 +173,7 @@ NOTEBOOK_WORK: dict[str, dict[str, Any]] = {
 
 def run_seconds(config: Any, costs: GpuCosts = T4) -> float:
     """A whole run: load, steps, and the vote passes and evaluations its options add."""
-    from corerl.engine.mitigations import TEST_TIME_EVAL_SAMPLES, generation_batch_size, vote_pool_size
+    from corerl.mitigations.hooks import TEST_TIME_EVAL_SAMPLES, generation_batch_size, vote_pool_size
 
     seconds = costs.load_seconds + config.max_steps * step_seconds(config, costs)
     batch, cap, model = generation_batch_size(config), config.max_completion_length, config.model

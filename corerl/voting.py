@@ -9,7 +9,7 @@ The rule, chosen once for the whole package (methods.md lists how the papers dif
 - ``min_share`` is SRT's optional threshold tau: below it there is no label.
 The share is ``count / valid``: the majority count over the number of PARSEABLE answers, as SRT's code
 computes it (``self_learning.py``; SRT's paper text says "of all generations"). SRT's tau and the
-curriculum's ranking (``corerl.mitigations``) use this share.
+curriculum's ranking (``corerl.mitigations.votes``) use this share.
 """
 
 from __future__ import annotations

@@ -660,7 +660,7 @@ if study.profile == "tiny":
         (
             "code",
             """\
-from corerl.mitigations import evaluation_model
+from corerl.mitigations.early_stopping import evaluation_model
 
 print(f"early stopping is evaluated at {evaluation_model(study.runs_dir / 'early-stopping')}")
 evaluation = pd.concat([study.evaluate_base(), study.evaluate("majority-vote"),

@@ -361,7 +361,7 @@ def test_two_processes_vote_on_whole_groups(base_model, dataset, tmp_path) -> No
     assert len(views) == 3 and all(len(questions) == 2 for questions in views.values())
 
 
-# ------------------------------------------------ the mitigations as config options (corerl.engine.mitigations)
+# ----------------------------------------------------- the mitigations as config options (corerl.mitigations)
 
 
 def sample_ids(run_dir: Path) -> set[str]:
@@ -455,7 +455,7 @@ def test_curriculum_trains_on_the_easiest_fraction(base_model, dataset, tmp_path
 
 
 def test_test_time_training_on_a_small_test_set(base_model, tmp_path) -> None:
-    from corerl.mitigations import select_test_time_set
+    from corerl.mitigations.test_time import select_test_time_set
     from corerl.organism import make_dataset
 
     config = tiny_config(

@@ -12,8 +12,8 @@ from datasets import Dataset
 import corerl.generation
 from corerl.config import MATH_PROMPT, ORGANISM_PROMPT, make_config
 from corerl.engine.dataset import select_rows
-from corerl.engine.mitigations import add_base_model_votes
 from corerl.engine.monitor import MonitoredReward
+from corerl.mitigations.hooks import add_base_model_votes
 
 # Per question: the base model's scripted answers (8 samples); shares 6/8, 2/8, 8/8, 4/8, 3/8, 5/8.
 ANSWERS = {
@@ -183,7 +183,7 @@ def test_cli_flags_set_the_config_fields(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_early_stopping_scores_a_short_run_at_its_last_step() -> None:
-    from corerl.engine.mitigations import early_stopping_callback
+    from corerl.mitigations.hooks import early_stopping_callback
 
     short = make_config("tiny", early_stopping=True, max_steps=3)
     callback = early_stopping_callback(short, questions(), Tokenizer())

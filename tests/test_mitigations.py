@@ -10,15 +10,15 @@ import datasets
 import pytest
 
 import corerl.generation
-from corerl import mitigations
-from corerl.mitigations import (
-    EarlyStopping,
-    accuracy_evaluator,
+from corerl.mitigations.early_stopping import EarlyStopping, accuracy_evaluator, split_validation
+from corerl.mitigations.test_time import select_test_time_set
+from corerl.mitigations.votes import (
+    OFFLINE_LABEL_COLUMN,
+    OFFLINE_SHARE_COLUMN,
     base_model_votes,
     curriculum,
     offline_labels,
     select_easiest,
-    split_validation,
 )
 
 # ------------------------------------------------------------------------------- early stopping
@@ -179,14 +179,14 @@ def test_offline_labels_are_voted_once_and_reused(monkeypatch: pytest.MonkeyPatc
     path = tmp_path / "labels.json"
     labelled = offline_labels(object(), Tokenizer(), unlabelled_dataset(), path, k=4, prompt="{question}")
     assert labelled["id"] == ["q0", "q2", "q3"]  # q1: nobody answered, dropped
-    assert labelled[mitigations.OFFLINE_LABEL_COLUMN] == ["4", "8", "1"]
-    assert labelled[mitigations.OFFLINE_SHARE_COLUMN] == [2 / 3, 0.75, 0.5]  # count / parseable (SRT)
+    assert labelled[OFFLINE_LABEL_COLUMN] == ["4", "8", "1"]
+    assert labelled[OFFLINE_SHARE_COLUMN] == [2 / 3, 0.75, 0.5]  # count / parseable (SRT)
     assert len(log) == 1 and path.is_file()
     # A resumed run: the file is read, nothing is generated, the model is not even needed.
     again = offline_labels(None, Tokenizer(), unlabelled_dataset(), path, k=4, prompt="{question}")
     assert again.to_list() == labelled.to_list() and len(log) == 1
     kept = offline_labels(None, Tokenizer(), unlabelled_dataset(), path, k=4, drop_unlabelled=False)
-    assert kept[mitigations.OFFLINE_LABEL_COLUMN] == ["4", None, "8", "1"]
+    assert kept[OFFLINE_LABEL_COLUMN] == ["4", None, "8", "1"]
     with pytest.raises(ValueError, match="made with"):
         offline_labels(None, Tokenizer(), unlabelled_dataset(), path, k=8)
     other = datasets.Dataset.from_list([{"id": "x", "question": "solve q0"}])
@@ -260,7 +260,7 @@ def test_curriculum_ranks_by_base_model_share(monkeypatch: pytest.MonkeyPatch, t
         object(), Tokenizer(), dataset, tmp_path / "c.json", fraction=0.5, k=6, prompt="{question}"
     )
     assert easy["id"] == ["q1", "q3", "q5"]
-    assert easy[mitigations.OFFLINE_SHARE_COLUMN] == pytest.approx([5 / 6, 5 / 6, 4 / 6])
+    assert easy[OFFLINE_SHARE_COLUMN] == pytest.approx([5 / 6, 5 / 6, 4 / 6])
     third = curriculum(None, Tokenizer(), dataset, tmp_path / "c.json", k=6)  # cached: no model needed
     assert third["id"] == ["q1", "q3"] and len(log) == 1
     with pytest.raises(ValueError, match="fraction"):
@@ -280,7 +280,7 @@ def test_curriculum_ranks_by_share_of_parseable_answers(monkeypatch: pytest.Monk
         object(), Tokenizer(), dataset, tmp_path / "c.json", fraction=2 / 3, k=8, prompt="{question}"
     )
     assert easy["id"] == ["qa", "qb"]
-    assert easy[mitigations.OFFLINE_SHARE_COLUMN] == pytest.approx([1.0, 5 / 8])
+    assert easy[OFFLINE_SHARE_COLUMN] == pytest.approx([1.0, 5 / 8])
 
 
 # ------------------------------------------------------------------------------- test-time training
@@ -288,10 +288,10 @@ def test_curriculum_ranks_by_share_of_parseable_answers(monkeypatch: pytest.Monk
 
 def test_test_time_training_set():
     big = datasets.Dataset.from_list([{"id": str(i), "question": "q", "answer": "1"} for i in range(500)])
-    chosen = mitigations.select_test_time_set(big, seed=3)
+    chosen = select_test_time_set(big, seed=3)
     assert len(chosen) == 128 and len(set(chosen["id"])) == 128
     assert chosen["id"] == sorted(chosen["id"], key=int)
-    assert mitigations.select_test_time_set(big, seed=3)["id"] == chosen["id"]
+    assert select_test_time_set(big, seed=3)["id"] == chosen["id"]
     small = big.select(range(30))
-    assert mitigations.select_test_time_set(small)["id"] == small["id"]
-    assert len(mitigations.select_test_time_set(big, max_questions=10)) == 10
+    assert select_test_time_set(small)["id"] == small["id"]
+    assert len(select_test_time_set(big, max_questions=10)) == 10

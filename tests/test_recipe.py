@@ -86,7 +86,7 @@ def _early_stopped_run(run_dir: Path, best_step: int | None = 3) -> None:
 
 
 def test_an_early_stopped_run_is_evaluated_at_its_best_checkpoint(tmp_path: Path) -> None:
-    from corerl.mitigations import evaluation_model
+    from corerl.mitigations.early_stopping import evaluation_model
 
     _early_stopped_run(tmp_path / "es")
     assert evaluation_model(tmp_path / "es") == tmp_path / "es" / "checkpoint-3"

@@ -59,11 +59,11 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     """The training rows and the early-stopping validation slice (None without early stopping).
 
     Loads the config's data (``dataset`` overrides it, same schema), applies ``dataset_transforms``
-    and the mitigations' row selection (``corerl.engine.mitigations.select_rows``), and makes every
+    and the mitigations' row selection (``corerl.mitigations.select_rows``), and makes every
     column check that can be made before a model loads. Raises ``DataError`` (a ValueError) naming
     the method and the missing column.
     """
-    from corerl.engine import mitigations
+    from corerl import mitigations
 
     if config.method == "ground-truth" and config.data in BENCHMARK_DATA and dataset is None:
         logger.warning(
@@ -77,7 +77,7 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     if len(dataset) == 0:
         raise DataError(f"{config.method}: the training dataset {config.data!r} has no rows")
     needed = REQUIRED_COLUMNS[config.method]
-    if config.offline_labels:  # the frozen base model votes them (corerl.engine.mitigations)
+    if config.offline_labels:  # the frozen base model votes them (corerl.mitigations)
         needed = tuple(column for column in needed if column != OFFLINE_LABEL_COLUMN)
     elif config.method == "offline-labels" and OFFLINE_LABEL_COLUMN not in dataset.column_names:
         raise DataError(

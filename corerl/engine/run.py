@@ -5,7 +5,7 @@ A run directory holds ``config.yaml`` (written first), ``metrics.jsonl`` and ``s
 Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True`` refuses a config
 that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
 ``metrics.jsonl``/``samples.jsonl`` back to that checkpoint's step so that no step is counted twice.
-The mitigations (``corerl.engine.mitigations``) add their files: base-model votes (reused on
+The mitigations (``corerl.mitigations``) add their files: base-model votes (reused on
 resume), the early-stopping slice and history, the test-time evaluation.
 """
 
@@ -27,6 +27,8 @@ from corerl.engine import rundir
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
+    from corerl.mitigations import RunMitigations
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class PreparedRun:
     trainer: Any
     run_dir: Path
     checkpoint: Path | None
-    test_time_set: Dataset | None = None  # test-time training: the rows to evaluate on after training
+    mitigations: RunMitigations  # the test-time evaluation after training reads it
     budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
@@ -118,7 +120,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
 
     from transformers import trainer as hf_trainer
 
-    from corerl.engine import mitigations
+    from corerl import mitigations
     from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
     from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
@@ -141,16 +143,19 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
 
     model, tokenizer, peft_config = load_model(config, backend)
     check_lengths(config, model, tokenizer, rows)  # before anything is generated
-    if config.curriculum_fraction is not None or config.offline_labels:
-        from accelerate import PartialState
-
-        # The policy has not trained yet: it is the frozen base model that votes, once, cached in
-        # run_dir; the main process votes first and the others read its file (same labels everywhere).
-        with PartialState(cpu=not backend.cuda).main_process_first():
-            rows = mitigations.add_base_model_votes(rows, config, model, tokenizer, run_dir)
-    train_dataset = trainer_dataset(config, rows)
-    if config.test_time_training and main_process and checkpoint is None:
-        mitigations.evaluate_test_time(model, tokenizer, rows, config, run_dir, "base")
+    mitigated = mitigations.prepare(  # base-model votes, early stopping's callback
+        config,
+        rows,
+        validation,
+        model,
+        tokenizer,
+        run_dir,
+        cpu=not backend.cuda,
+        main_process=main_process,
+        from_checkpoint=checkpoint is not None,
+    )
+    train_dataset = trainer_dataset(config, mitigated.rows)
+    mitigated.evaluate_base(model, tokenizer)  # test-time training: the score before training
     monitor = MonitoredReward(
         config.method,
         stop_token_ids=stop_token_ids(model, tokenizer),
@@ -182,11 +187,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
             progress=config.progress,
         )
     )
-    if validation is not None:
-        if main_process:
-            mitigations.save_validation(validation, run_dir)
-        trainer.add_callback(mitigations.early_stopping_callback(config, validation, tokenizer))
-    for callback in build_callbacks(config):
+    for callback in (*mitigated.callbacks, *build_callbacks(config)):
         trainer.add_callback(callback)
     budget = None
     if config.time_budget_minutes is not None:
@@ -198,7 +199,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         trainer=trainer,
         run_dir=run_dir,
         checkpoint=checkpoint,
-        test_time_set=rows if config.test_time_training else None,
+        mitigations=mitigated,
         budget=budget,
     )
 
@@ -245,17 +246,8 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
         run.trainer.save_model(str(final))
         if run.trainer.is_world_process_zero():
             run.trainer.processing_class.save_pretrained(str(final))
-            if run.test_time_set is not None:  # TTRL: evaluate on the questions it trained on
-                from corerl.engine.mitigations import evaluate_test_time
-
-                evaluate_test_time(
-                    run.trainer.model,
-                    run.trainer.processing_class,
-                    run.test_time_set,
-                    config,
-                    run.run_dir,
-                    "trained",
-                )
+            # TTRL: evaluate on the questions it trained on
+            run.mitigations.evaluate_trained(run.trainer.model, run.trainer.processing_class)
     return run.run_dir
 
 

@@ -1,22 +1,27 @@
-"""SRT's mitigations (arXiv 2505.21444 Sec. 5) and test-time training as options of one run.
+"""How a ``TrainConfig`` applies the mitigations on the one training path: the engine's entry points.
 
-Each is a ``TrainConfig`` field (``corerl train --early-stopping``, ``--offline-labels``,
-``--curriculum 0.33``, ``--test-time-training``) applied by ``corerl.engine.run.prepare_run`` on the
-one training path, with the pieces of ``corerl.mitigations``:
+The one module that reads the mitigation fields of the config (``corerl train --early-stopping``,
+``--offline-labels``, ``--curriculum 0.33``, ``--test-time-training``); ``corerl.engine`` calls
+:func:`select_rows` (in ``corerl.engine.dataset``) and :func:`prepare` (in ``corerl.engine.run``),
+which hand the work to the modules of ``corerl.mitigations``:
 
 1. :func:`select_rows`, before any model loads: test-time training keeps at most
    ``test_time_questions`` questions (a seeded sample that never reads ``answer``); early stopping
    removes the labelled validation slice from the training set (seeded), and fails here when the
    data has no answers.
-2. :func:`add_base_model_votes`: the frozen base model (the loaded policy before its first step)
-   votes once per question, reading only ``id`` and ``question``. The curriculum keeps the easiest
-   fraction by majority share; offline labels add the ``offline_label`` column the
-   ``offline-labels`` reward reads. Votes are cached in the run directory (``curriculum_votes.json``,
-   ``offline_labels.json``): a resumed run reads them and never samples again.
-3. :func:`early_stopping_callback`: ``corerl.mitigations.EarlyStopping`` scoring greedy accuracy on
-   the validation slice (written to ``early_stopping_validation.jsonl``), the only place a label-free
-   run reads labels; its history goes to ``early_stopping.json``.
-4. :func:`evaluate_test_time`: avg@k / maj@k on the test-time set, before and after training
+2. :func:`prepare`, once the policy is loaded and before its first step, returns a
+   :class:`RunMitigations` (the rows to train on, the callbacks the trainer installs):
+
+   - :func:`add_base_model_votes`: the frozen base model (the loaded policy before its first step)
+     votes once per question, reading only ``id`` and ``question``. The curriculum keeps the easiest
+     fraction by majority share; offline labels add the ``offline_label`` column the
+     ``offline-labels`` reward reads. Votes are cached in the run directory (``curriculum_votes.json``,
+     ``offline_labels.json``): a resumed run reads them and never samples again.
+   - :func:`early_stopping_callback`: ``corerl.mitigations.early_stopping.EarlyStopping`` scoring
+     greedy accuracy on the validation slice (written to ``early_stopping_validation.jsonl``), the
+     only place a label-free run reads labels; its history goes to ``early_stopping.json``.
+3. :meth:`RunMitigations.evaluate_base` / :meth:`RunMitigations.evaluate_trained`
+   (:func:`evaluate_test_time`): avg@k / maj@k on the test-time set, before and after training
    (``test_time_eval.csv``/``.json``).
 
 Departures: base-model votes sample at temperature 1.0 for both offline labels and the curriculum
@@ -33,11 +38,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig
 from corerl.data import DataError
+from corerl.mitigations import test_time, votes
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -64,11 +71,11 @@ def select_rows(dataset: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset
 
     Raises ``DataError`` (a ValueError) when early stopping meets data without answers.
     """
-    from corerl import mitigations
+    from corerl.mitigations.early_stopping import split_validation
 
     if config.test_time_training:  # TTRL: a small unlabelled test set; label-free selection
         before = len(dataset)
-        dataset = mitigations.select_test_time_set(
+        dataset = test_time.select_test_time_set(
             dataset, max_questions=config.test_time_questions, seed=config.seed
         )
         logger.info("test-time training on %d of %d questions of %s", len(dataset), before, config.data)
@@ -79,7 +86,7 @@ def select_rows(dataset: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset
             f"early stopping scores a labelled validation slice, but the dataset {config.data!r} has no "
             f"'answer' column (columns: {', '.join(dataset.column_names)}); turn early_stopping off"
         )
-    train, validation = mitigations.split_validation(dataset, config.validation_fraction, seed=config.seed)
+    train, validation = split_validation(dataset, config.validation_fraction, seed=config.seed)
     unanswered = sum(answer is None or not str(answer).strip() for answer in validation["answer"])
     if unanswered:
         raise DataError(
@@ -112,8 +119,6 @@ def add_base_model_votes(
     Reads only ``id`` and ``question``; cached in ``run_dir`` (a complete cache means ``model`` is
     not used at all, so a resumed run never samples again).
     """
-    from corerl import mitigations
-
     if config.votes_for_seen_questions and len(dataset) > vote_pool_size(config):
         before = len(dataset)  # a seeded sample of the questions; reads no answer
         dataset = dataset.shuffle(seed=config.seed).select(range(vote_pool_size(config)))
@@ -129,7 +134,7 @@ def add_base_model_votes(
     }
     if config.curriculum_fraction is not None:  # SRT Sec. 5.3: easiest fraction by base-model share
         before = len(dataset)
-        dataset = mitigations.curriculum(
+        dataset = votes.curriculum(
             model,
             tokenizer,
             dataset,
@@ -140,7 +145,7 @@ def add_base_model_votes(
         )
         logger.info("curriculum: kept the easiest %d of %d questions", len(dataset), before)
     if config.offline_labels:  # SRT Sec. 5.2: labels voted once by the frozen model, then fixed
-        dataset = mitigations.offline_labels(
+        dataset = votes.offline_labels(
             model,
             tokenizer,
             dataset,
@@ -160,7 +165,7 @@ def save_validation(validation: Dataset, run_dir: Path) -> None:
 
 def early_stopping_callback(config: TrainConfig, validation: Dataset, tokenizer: Any) -> TrainerCallback:
     """``EarlyStopping`` on greedy accuracy (avg@1) over ``validation``, with the run's prompt and length."""
-    from corerl.mitigations import EarlyStopping, accuracy_evaluator
+    from corerl.mitigations.early_stopping import EarlyStopping, accuracy_evaluator
 
     score = accuracy_evaluator(
         validation,
@@ -211,3 +216,60 @@ def evaluate_test_time(
         earlier = pd.DataFrame(json.loads(saved.read_text(encoding="utf-8")))
         table = pd.concat([earlier[earlier["model"] != name], table], ignore_index=True)
     save_results(table, run_dir, name=TEST_TIME_EVAL_NAME)
+
+
+@dataclass
+class RunMitigations:
+    """A run's mitigations once the base model has voted: the rows to train on, the callbacks the
+    trainer installs (early stopping) and the test-time evaluations around training."""
+
+    config: TrainConfig
+    run_dir: Path
+    rows: Dataset
+    callbacks: list[TrainerCallback]
+    main_process: bool
+    from_checkpoint: bool
+
+    def evaluate_base(self, model: Any, tokenizer: Any) -> None:
+        """Test-time training: the base model's score on the test-time set (main process; a run that
+        starts from a checkpoint scored it before)."""
+        if self.config.test_time_training and self.main_process and not self.from_checkpoint:
+            evaluate_test_time(model, tokenizer, self.rows, self.config, self.run_dir, "base")
+
+    def evaluate_trained(self, model: Any, tokenizer: Any) -> None:
+        """Test-time training: the trained model's score on the questions it trained on (TTRL)."""
+        if self.config.test_time_training and self.main_process:
+            evaluate_test_time(model, tokenizer, self.rows, self.config, self.run_dir, "trained")
+
+
+def prepare(
+    config: TrainConfig,
+    rows: Dataset,
+    validation: Dataset | None,
+    model: Any,
+    tokenizer: Any,
+    run_dir: Path,
+    *,
+    cpu: bool,
+    main_process: bool,
+    from_checkpoint: bool,
+) -> RunMitigations:
+    """The mitigations' part of a run whose policy is loaded and has not trained yet.
+
+    ``rows`` and ``validation`` come from :func:`select_rows`; ``cpu`` says whether the run has no
+    CUDA, ``main_process`` whether this process writes the run's files, ``from_checkpoint`` whether
+    training resumes from a checkpoint.
+    """
+    if config.curriculum_fraction is not None or config.offline_labels:
+        from accelerate import PartialState
+
+        # The policy has not trained yet: it is the frozen base model that votes, once, cached in
+        # run_dir; the main process votes first and the others read its file (same labels everywhere).
+        with PartialState(cpu=cpu).main_process_first():
+            rows = add_base_model_votes(rows, config, model, tokenizer, run_dir)
+    callbacks: list[TrainerCallback] = []
+    if validation is not None:
+        if main_process:
+            save_validation(validation, run_dir)
+        callbacks.append(early_stopping_callback(config, validation, tokenizer))
+    return RunMitigations(config, run_dir, rows, callbacks, main_process, from_checkpoint)
