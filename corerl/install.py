@@ -1,9 +1,9 @@
 """The pinned install, in one place: what ``pyproject.toml``, the notebooks' install cell and CI read.
 
-Standard library only, and importing nothing from corerl: ``notebooks/make_notebooks.py`` copies this
-file's source into every notebook's install cell, which runs before corerl is installed
-(``tests/test_notebooks.py`` checks the copy; ``tests/test_install.py`` checks that ``pyproject.toml``
-lists the same pins and, with pip's resolver in dry-run mode, that the lists resolve).
+Standard library only, and importing nothing from corerl: ``python -m corerl.notebooks`` copies this
+file's source into every notebook's install cell (tagged ``shared-install``), which runs before corerl is
+installed (``tests/test_notebooks.py`` checks the copy; ``tests/test_install.py`` checks that
+``pyproject.toml`` lists the same pins and, with pip's resolver in dry-run mode, that the lists resolve).
 
 Torch: an installed torch inside Unsloth's range (``TORCH_RANGE``) is kept, pinned by a constraint so
 that pip can neither replace it nor swap its CUDA build. Colab and Kaggle ship a CUDA build of torch

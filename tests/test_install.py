@@ -32,10 +32,12 @@ def test_pyproject_lists_the_same_pins_as_the_install_module() -> None:
 def test_every_notebook_install_cell_runs_the_install_module() -> None:
     import nbformat
 
+    from corerl.notebooks import tagged
+
     source = (ROOT / "corerl" / "install.py").read_text().replace("from __future__ import annotations\n", "")
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        cell = nbformat.read(path, as_version=4).cells[2].source
-        assert source in cell, f"{path.name}: run python notebooks/make_notebooks.py"
+        cell = tagged(nbformat.read(path, as_version=4), "shared-install")[0].source
+        assert source in cell, f"{path.name}: run python -m corerl.notebooks"
         assert 'install("corerl @ git+https://github.com/' in cell
 
 

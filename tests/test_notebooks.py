@@ -1,12 +1,16 @@
-"""The numbered notebooks: stripped in git, generated from notebooks/make_notebooks.py, calling only
-keyword arguments that exist in the pinned versions, and executing end to end in smoke mode."""
+"""The numbered notebooks: stripped in git, their shared cells the same everywhere (corerl.notebooks), calling
+only keyword arguments that exist in the pinned versions, and executing end to end in smoke mode.
+
+The notebooks are the source, edited in Jupyter or Colab: ``run_ci_checks`` is every static check CI runs,
+on any folder, so that a contributor's saved notebook is shown to pass them."""
 
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
-import importlib.util
 import inspect
+import shutil
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from corerl import notebooks
 from corerl.config import FIELD_NAMES
 from corerl.reproduce import NotebookFailed, execute_notebook, find_notebooks, reproduce
 
@@ -51,26 +56,35 @@ def test_the_numbered_notebooks_are_all_there() -> None:
     assert [path.stem for path in NOTEBOOKS] == EXPECTED
 
 
-def test_notebooks_match_their_generator() -> None:
-    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS_DIR / "make_notebooks.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    assert generator.main(["--check"]) == 0, "run python notebooks/make_notebooks.py"
+def assert_shared_cells_and_stripped(directory: Path) -> None:
+    """``python -m corerl.notebooks --check``: shared cells as in corerl/notebooks.py, outputs stripped."""
+    problems = notebooks.check(directory)
+    assert not problems, "\n".join(problems) + f"\nto fix: {notebooks.FIX}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebooks_in_git_carry_no_outputs(path: Path) -> None:
+def test_shared_cells_match_and_outputs_are_stripped() -> None:
+    assert_shared_cells_and_stripped(NOTEBOOKS_DIR)
+    assert notebooks.main(["--check"]) == 0  # the command's default folder is the checkout's notebooks/
+
+
+def assert_stripped(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name}: a cell has outputs"
-            assert cell.execution_count is None, f"{path.name}: a cell has an execution count"
-        assert "execution" not in cell.metadata, f"{path.name}: a cell has execution timings"
+            assert cell.outputs == [], f"{path.name}: a cell has outputs; {notebooks.FIX}"
+            assert cell.execution_count is None, (
+                f"{path.name}: a cell has an execution count; {notebooks.FIX}"
+            )
+        assert "execution" not in cell.metadata, f"{path.name}: a cell has execution timings; {notebooks.FIX}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_parameter_and_install_cells_come_first(path: Path) -> None:
+def test_notebooks_in_git_carry_no_outputs(path: Path) -> None:
+    assert_stripped(path)
+
+
+def assert_parameter_and_install_cells_first(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert cells[0].metadata.get("tags") == ["parameters"]
@@ -94,23 +108,36 @@ def test_parameter_and_install_cells_come_first(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_papermill_sees_every_parameter(path: Path) -> None:
-    """papermill's parser drops a parameter whose comment it cannot parse (an '=' or parentheses)."""
+def test_parameter_and_install_cells_come_first(path: Path) -> None:
+    assert_parameter_and_install_cells_first(path)
+
+
+def assert_papermill_sees_every_parameter(path: Path) -> None:
     translators = pytest.importorskip("papermill.translators", reason="papermill is optional")
     notebook = nbformat.read(path, as_version=4)
-    parameters = translators.PythonTranslator.inspect(notebook.cells[1])
+    parameters = translators.PythonTranslator.inspect(notebooks.tagged(notebook, "parameters")[0])
     assert set(PARAMETERS) <= {parameter.name for parameter in parameters}
 
 
-def test_notebooks_never_call_unsloth_directly() -> None:
-    """Unsloth is not installed on a CPU, so its keyword arguments cannot be checked here: the notebooks
-    leave it to corerl.engine (whose Unsloth calls are pinned by the engine's own tests)."""
-    for path in NOTEBOOKS:
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_papermill_sees_every_parameter(path: Path) -> None:
+    """papermill's parser drops a parameter whose comment it cannot parse (an '=' or parentheses)."""
+    assert_papermill_sees_every_parameter(path)
+
+
+def assert_no_direct_unsloth_call(paths: list[Path]) -> None:
+    for path in paths:
         for source in code_cells(path):
             for node in ast.walk(ast.parse(source)):
                 if isinstance(node, ast.Import | ast.ImportFrom):
                     names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
                     assert not any(name.split(".")[0] == "unsloth" for name in names), path.name
+
+
+def test_notebooks_never_call_unsloth_directly() -> None:
+    """Unsloth is not installed on a CPU, so its keyword arguments cannot be checked here: the notebooks
+    leave it to corerl.engine (whose Unsloth calls are pinned by the engine's own tests)."""
+    assert_no_direct_unsloth_call(NOTEBOOKS)
 
 
 class Instance:
@@ -170,11 +197,12 @@ def _check_call(call: ast.Call, target: Any, where: str) -> None:
             assert accepts_any, f"{where}: {_qualified_name(target)} has no keyword argument {keyword!r}"
 
 
-def test_keyword_arguments_exist_in_the_pinned_versions() -> None:
-    """Every call of a corerl/TRL/transformers/PEFT/datasets callable with keywords is checked against the
-    installed signature (methods of variables are followed through constructors and return annotations)."""
+def check_keyword_arguments(paths: list[Path]) -> int:
+    """Check every call of a corerl/TRL/transformers/PEFT/datasets callable with keywords in ``paths``
+    against the installed signature (methods of variables are followed through constructors and return
+    annotations); returns how many calls were checked."""
     checked = 0
-    for path in NOTEBOOKS:
+    for path in paths:
         names: dict[str, Any] = {}
         for source in code_cells(path):
             tree = ast.parse(source)
@@ -210,7 +238,132 @@ def test_keyword_arguments_exist_in_the_pinned_versions() -> None:
                     continue
                 _check_call(node, target, f"{path.name}: {ast.unparse(node.func)}")
                 checked += 1
+    return checked
+
+
+def test_keyword_arguments_exist_in_the_pinned_versions() -> None:
+    """Every library call with keywords in the notebooks exists in the installed (pinned) versions."""
+    checked = check_keyword_arguments(NOTEBOOKS)
     assert checked >= 30, f"only {checked} library calls were checked: the resolver lost track"
+
+
+def run_ci_checks(directory: Path) -> None:
+    """Every static check above (those CI runs on notebooks/), on the numbered notebooks of ``directory``."""
+    paths = find_notebooks(directory)
+    assert_shared_cells_and_stripped(directory)
+    for path in paths:
+        assert_stripped(path)
+        assert_parameter_and_install_cells_first(path)
+        assert_papermill_sees_every_parameter(path)
+    assert_no_direct_unsloth_call(paths)
+    assert check_keyword_arguments(paths) >= 30
+
+
+def _copy_notebooks(tmp_path: Path) -> Path:
+    folder = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS_DIR, folder, ignore=shutil.ignore_patterns(".*"))
+    return folder
+
+
+def _save_as_jupyter(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """As Jupyter saves: nbformat 4.5 with cell ids, indent 1, language_info filled in by the kernel."""
+    notebook.metadata["language_info"] = {
+        "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py", "mimetype": "text/x-python",
+        "name": "python", "nbconvert_exporter": "python", "pygments_lexer": "ipython3", "version": "3.11.9",
+    }  # fmt: skip
+    nbformat.validate(notebook)
+    nbformat.write(notebook, path)
+
+
+def test_a_contributors_jupyter_edit_passes_the_ci_checks(tmp_path: Path) -> None:
+    """Issue 14.1: the notebooks are the source; a markdown edit and a new code cell, saved by Jupyter."""
+    folder = _copy_notebooks(tmp_path)
+    path = folder / "00_quickstart.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    markdown = next(cell for cell in notebooks.own_cells(notebook) if cell.cell_type == "markdown")
+    markdown.source += "\n\nA clearer sentence from a contributor."
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            'plots.plot_training_curves({"again": smooth(metrics, SMOOTHING)}, study.figures, name="00_again")'
+        )
+    )
+    _save_as_jupyter(notebook, path)
+    assert "A clearer sentence" in path.read_text() and '"id": ' in path.read_text()
+    run_ci_checks(folder)
+
+
+def test_a_shared_cell_edited_in_one_notebook_fails_naming_it(tmp_path: Path, capsys) -> None:
+    folder = _copy_notebooks(tmp_path)
+    path = folder / "03_co_rewarding_2.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebooks.tagged(notebook, "shared-setup")[0].source += "\nimport numpy as np"
+    notebook.cells[0].source += " Edited too."  # the title cell is this notebook's own
+    _save_as_jupyter(notebook, path)
+    problems = notebooks.check(folder)
+    assert len(problems) == 1
+    assert problems[0].startswith("03_co_rewarding_2.ipynb: the cell tagged 'shared-setup'")
+    assert "+import numpy as np" in problems[0]
+    with pytest.raises(AssertionError, match="03_co_rewarding_2.ipynb: the cell tagged 'shared-setup'"):
+        run_ci_checks(folder)
+    assert notebooks.main(["--check", str(folder)]) == 1
+    assert "to fix: run `python -m corerl.notebooks`" in capsys.readouterr().err
+    assert notebooks.main([str(folder)]) == 0  # the sync restores the shared text, keeps the rest
+    assert nbformat.read(path, as_version=4).cells[0].source.endswith(" Edited too.")
+    run_ci_checks(folder)
+
+
+def test_outputs_fail_the_check_and_the_sync_strips_them(tmp_path: Path) -> None:
+    folder = _copy_notebooks(tmp_path)
+    path = folder / "05_mitigations.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    executed = notebooks.own_cells(notebook)[-1]
+    executed.execution_count = 7
+    executed.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    executed.metadata["executionInfo"] = {"user": {"displayName": "A Contributor"}}  # as Colab saves
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    _save_as_jupyter(notebook, path)
+    problems = notebooks.check(folder)
+    assert problems == [
+        f"05_mitigations.ipynb: outputs, execution counts or execution metadata in cells {executed.id}",
+        "05_mitigations.ipynb: widget state in the notebook metadata",
+    ]
+    assert notebooks.main([str(folder)]) == 0
+    run_ci_checks(folder)
+    assert notebooks.main([str(folder)]) == 0 and notebooks.check(folder) == []
+
+
+def test_a_notebooks_own_parameters_follow_the_shared_ones(tmp_path: Path) -> None:
+    folder = _copy_notebooks(tmp_path)
+    path = folder / "01_baselines.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = notebooks.tagged(notebook, "parameters")[0]
+    cell.source += "\nMETHODS_SHOWN = 3  # this notebook only"
+    _save_as_jupyter(notebook, path)
+    run_ci_checks(folder)
+    edited = copy.deepcopy(notebook)
+    shared = notebooks.tagged(edited, "parameters")[0]
+    shared.source = shared.source.replace("SEED = 0  # one seed", "SEED = 1  # one seed")
+    _save_as_jupyter(edited, path)
+    assert "'parameters'" in notebooks.check(folder)[0]
+    assert notebooks.main([str(folder)]) == 0
+    restored = notebooks.tagged(nbformat.read(path, as_version=4), "parameters")[0].source
+    assert restored == cell.source  # the shared part restored, the notebook's own line kept
+
+
+def test_a_copied_shared_cell_is_named(tmp_path: Path) -> None:
+    """Jupyter's copy and paste keeps a cell's tags: two cells then claim to be the shared one."""
+    folder = _copy_notebooks(tmp_path)
+    path = folder / "06_results.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    duplicate = copy.deepcopy(notebooks.tagged(notebook, "shared-setup")[0])
+    duplicate.id = "06-copy"
+    notebook.cells.append(duplicate)
+    _save_as_jupyter(notebook, path)
+    assert notebooks.check(folder) == [
+        "06_results.ipynb: 2 cells are tagged 'shared-setup' (ids 06-03, 06-copy); a copied cell keeps its "
+        "tags: delete the copy or remove the tag from its metadata"
+    ]
+    assert notebooks.main([str(folder)]) == 1
 
 
 def test_a_failing_cell_names_the_notebook_and_keeps_the_executed_copy(tmp_path: Path) -> None:

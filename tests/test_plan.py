@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
+import nbformat
+
 from corerl.cli import main
 from corerl.config import make_config
+from corerl.notebooks import own_cells
 from corerl.plan import NOTEBOOK_WORK, format_plan, plan, step_seconds
+from corerl.reproduce import find_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,13 +44,13 @@ def test_json_output_has_the_issue_schema(capsys) -> None:
 
 
 def _notebook_runs() -> dict[str, list[str]]:
-    """The run names each notebook's ``study.run(...)`` calls train or load (from make_notebooks.py)."""
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "notebooks" / "make_notebooks.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    """The run names each notebook's ``study.run(...)`` calls train or load (its own cells, not the shared)."""
     runs: dict[str, list[str]] = {}
-    for name, (_, cells) in generator.NOTEBOOKS.items():
-        code = [source for kind, source in cells if kind == "code"]
+    for path in find_notebooks(ROOT / "notebooks"):
+        name = path.stem
+        code = [
+            cell.source for cell in own_cells(nbformat.read(path, as_version=4)) if cell.cell_type == "code"
+        ]
         lines = [line for source in code for line in source.splitlines() if not line.startswith("%")]
         tree = ast.parse("\n".join(lines))
         tuples = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -33,13 +33,17 @@ def test_configs_keep_the_profiles_kl_setting(path: Path) -> None:
     assert config.beta == make_config(config.profile).beta
 
 
-def test_notebooks_never_set_beta() -> None:
-    tree = ast.parse((ROOT / "notebooks" / "make_notebooks.py").read_text())
-    strings = [
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+def _notebook_sources(pattern: str = "[0-9][0-9]_*.ipynb") -> list[str]:
+    """The cell sources of the numbered notebooks (all of them, or those matching ``pattern``)."""
+    return [
+        cell.source
+        for path in sorted((ROOT / "notebooks").glob(pattern))
+        for cell in nbformat.read(path, as_version=4).cells
     ]
+
+
+def test_notebooks_never_set_beta() -> None:
+    strings = _notebook_sources()
     assert not [text for text in strings if "beta=" in text.replace(" ", "") or '"beta"' in text]
 
 
@@ -127,7 +131,7 @@ def test_study_evaluation_and_results_table_use_the_best_checkpoint(tmp_path: Pa
 
 
 def test_notebook_05_evaluates_early_stopping_through_the_study() -> None:
-    source = (ROOT / "notebooks" / "make_notebooks.py").read_text()
+    source = "\n".join(_notebook_sources("05_*.ipynb"))
     assert 'study.evaluate("early-stopping")' in source and "best_checkpoint" not in source
 
 
