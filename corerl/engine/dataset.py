@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from corerl.config import TrainConfig
 from corerl.data import DataError, load_dataset, require_columns
 from corerl.engine.pairs import expand_views
+from corerl.mitigations.votes import OFFLINE_LABEL_COLUMN
 from corerl.rewards import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -28,10 +29,9 @@ logger = logging.getLogger(__name__)
 
 ORGANISM_DATA = {"organism": "train", "organism-test": "test"}
 ORGANISM_DEFAULT_SIZE = 512
-# Columns the trainer passes on to the reward functions; the others are dropped.
-OFFLINE_LABEL_COLUMN = "offline_label"  # read by corerl.rewards.offline_label_reward
 # The evaluation benchmarks: ground-truth training on one of them trains on its test labels.
 BENCHMARK_DATA = frozenset({"math-test", "math500", "gsm8k", "amc", "aime24", "organism-test"})
+# Columns the trainer passes on to the reward functions; the others are dropped.
 # "operations" (organism only) splits the monitoring figures by subset (corerl.engine.monitor).
 KEPT_COLUMNS = ("id", "question", "answer", "view", "operations", OFFLINE_LABEL_COLUMN)
 

@@ -275,7 +275,7 @@ class Study:
         """Evaluate a run's final model (or ``model``), cached in ``<runs>/eval/<name>.csv``.
 
         ``name`` is the row label of the results table; ``model`` defaults to the run's
-        ``corerl.mitigations.evaluation_model`` (``final/``, or early stopping's best checkpoint);
+        ``corerl.mitigations.early_stopping.evaluation_model`` (``final/``, or early stopping's best checkpoint);
         ``benchmarks`` are names (default: the profile's) or a mapping name -> dataset.
         Prompts are the training ones (the config's template and chat setting).
 

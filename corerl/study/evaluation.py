@@ -68,7 +68,7 @@ def evaluate_cached(
     ``settings`` (``corerl.study.profiles.eval_settings``), cached in ``<runs_dir>/eval/<name>.csv``
     until the model is written again; ``retrain`` ignores the cache.
 
-    ``model`` defaults to the run's ``corerl.mitigations.evaluation_model``. Every model goes through
+    ``model`` defaults to the run's ``corerl.mitigations.early_stopping.evaluation_model``. Every model goes through
     transformers at the profile's 16-bit precision, a LoRA adapter merged into the 16-bit base model its
     ``config.yaml`` names (:func:`_run_base_model`), with the profile's prompt template and chat setting.
     """
