@@ -60,8 +60,13 @@ def _notebook_runs() -> dict[str, list[str]]:
             and isinstance(node.value, ast.Tuple)
             and isinstance(node.targets[0], ast.Name)
         }
-        for node in ast.walk(tree):  # for method in METHODS: study.run(method)
-            if isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and node.iter.id in tuples:
+        for node in ast.walk(tree):  # for method in METHODS: study.run(method), or a comprehension's for
+            if (
+                isinstance(node, ast.For | ast.comprehension)
+                and isinstance(node.iter, ast.Name)
+                and isinstance(node.target, ast.Name)
+                and node.iter.id in tuples
+            ):
                 tuples[node.target.id] = tuples[node.iter.id]
         tiny_only = {  # calls under `if study.profile == "tiny":` do not run on a GPU profile
             id(inner)
@@ -75,7 +80,8 @@ def _notebook_runs() -> dict[str, list[str]]:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("run", "run_seeds")  # run_seeds: one seed on GPU profiles
+                # run_seeds, seed_jobs: one seed on GPU profiles; job, seed_jobs: for run_together
+                and node.func.attr in ("run", "run_seeds", "job", "seed_jobs")
                 and id(node) not in tiny_only
             ):
                 continue

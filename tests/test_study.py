@@ -256,3 +256,41 @@ def test_seed_curves_are_the_mean_with_an_sd_band_over_the_trained_seeds(tiny_st
     assert curves["oracle_accuracy_sd"].round(6).tolist() == [round(statistics.stdev([0.2, 0.4]), 6)] * 2
     with pytest.raises(FileNotFoundError, match="no run 'entropy'"):
         tiny_study.seed_curves("entropy")
+
+
+def test_run_together_sends_every_seed_of_every_run_to_one_pool(tiny_study: Study, monkeypatch) -> None:
+    sent = []
+
+    def pool(settings, jobs):
+        sent.extend(jobs)
+        return [tiny_study.runs_dir / job.name for job in jobs]
+
+    monkeypatch.setattr(study_module.training, "train_in_processes", pool)
+    jobs = tiny_study.seed_jobs("random") + [tiny_study.job("entropy", name="short-entropy", max_steps=3)]
+    folders = tiny_study.run_together(jobs)
+    assert [job.name for job in sent] == ["random", "random-seed1", "random-seed2", "short-entropy"]
+    assert [job.overrides for job in sent] == [{"seed": 0}, {"seed": 1}, {"seed": 2}, {"max_steps": 3}]
+    assert folders == [tiny_study.runs_dir / job.name for job in jobs]
+    with pytest.raises(ValueError, match="repeated: random-seed1"):
+        tiny_study.run_together([*jobs, tiny_study.seed_jobs("random")[1]])
+
+
+def test_with_retrain_a_run_is_retrained_once_per_study(tiny_study: Study, monkeypatch) -> None:
+    """A notebook that trains a run up front (run_together) and loads it in a later cell (run)."""
+    calls = []
+
+    def finishing_train(config, **kwargs):
+        calls.append(config.run_dir.name)
+        (config.run_dir / "final").mkdir(parents=True)
+        (config.run_dir / "final" / "model.safetensors").write_bytes(b"")
+        (config.run_dir / "config.yaml").write_text(to_yaml(config))
+        return config.run_dir
+
+    monkeypatch.setattr("corerl.engine.train", finishing_train)
+    retraining = dataclasses.replace(tiny_study, retrain=True)
+    retraining.run("entropy")
+    retraining.run("entropy")
+    retraining.run_together([retraining.job("entropy")])
+    assert calls == ["entropy"]
+    dataclasses.replace(tiny_study, retrain=True).run("entropy")  # a new Study retrains
+    assert calls == ["entropy", "entropy"]

@@ -10,8 +10,9 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
   folder when present, else ``./runs``) and what they are called (a run's seeds ``name``,
   ``name-seed1``, ...; :data:`SEEDS`);
 - ``corerl.study.training``: :meth:`Study.run` loads a finished run, resumes an interrupted one and
-  trains a missing one; :meth:`Study.run_seeds` trains one run per seed of ``SEEDS`` (on the tiny
-  profile two at a time, in separate processes with one torch thread each);
+  trains a missing one; :meth:`Study.run_seeds` trains one run per seed of ``SEEDS`` and
+  :meth:`Study.run_together` several runs (on the tiny profile two at a time, in separate processes
+  with one torch thread each);
 - ``corerl.study.evaluation``: :meth:`Study.evaluate` caches each model's evaluation as CSV;
 - ``corerl.study.curves``: :meth:`Study.seed_curves` gives the seeds' mean curves with a
   ``<column>_sd`` band, which ``corerl.plots`` draws;
@@ -51,7 +52,7 @@ from corerl.study.profiles import (
 )
 from corerl.study.runs import DRIVE_ROOT, KAGGLE_ROOT, SEEDS, storage_root
 from corerl.study.tables import describe_hardware
-from corerl.study.training import SEED_JOBS, RunInterrupted
+from corerl.study.training import SEED_JOBS, RunInterrupted, RunJob
 
 if TYPE_CHECKING:
     import datasets
@@ -69,6 +70,7 @@ __all__ = [
     "SMOKE_STEPS",
     "TINY_THREADS",
     "RunInterrupted",
+    "RunJob",
     "Study",
     "describe_hardware",
     "resolve_profile",
@@ -97,6 +99,8 @@ class Study:
     eval_questions: int | None = None
     threads: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Runs trained or loaded by this Study, by name: with ``retrain`` each is retrained once only.
+    _trained: dict[str, Path] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.profile = resolve_profile(self.profile)
@@ -183,7 +187,10 @@ class Study:
         must equal the one asked for, else ValueError (change the parameters back, or retrain).
         """
         config = self.config(method, name, prior=prior, **overrides)
-        return training.train_or_load(config, retrain=self.retrain, dataset=dataset)
+        retrain = self.retrain and config.run_dir.name not in self._trained
+        run_dir = training.train_or_load(config, retrain=retrain, dataset=dataset)
+        self._trained[config.run_dir.name] = run_dir
+        return run_dir
 
     def seed_name(self, name: str, seed: int) -> str:
         """The run name of ``name`` for ``seed``: ``name`` itself for the study's seed, else ``name-seedN``."""
@@ -195,6 +202,34 @@ class Study:
         smoke mode."""
         return runs.seed_list(self.profile, self.seed, seeds, smoke=self.smoke)
 
+    def job(
+        self,
+        method: str,
+        name: str | None = None,
+        *,
+        prior: str = "aligned",
+        dataset: datasets.Dataset | None = None,
+        **overrides: Any,
+    ) -> RunJob:
+        """Run ``name`` as :meth:`run` would train it, for :meth:`run_together`."""
+        return RunJob(method, name or runs.run_name(method, prior), prior, dict(overrides), dataset)
+
+    def seed_jobs(
+        self,
+        method: str,
+        name: str | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        prior: str = "aligned",
+        **overrides: Any,
+    ) -> list[RunJob]:
+        """One job per seed of ``seed_list(seeds)`` (runs ``name``, ``name-seed1``, ...), for :meth:`run_together`."""
+        name = name or runs.run_name(method, prior)
+        return [
+            self.job(method, self.seed_name(name, seed), prior=prior, seed=seed, **overrides)
+            for seed in self.seed_list(seeds)
+        ]
+
     def run_seeds(
         self,
         method: str,
@@ -204,21 +239,40 @@ class Study:
         prior: str = "aligned",
         **overrides: Any,
     ) -> list[Path]:
-        """:meth:`run` once per seed (runs ``name``, ``name-seed1``, ...); returns the run folders.
+        """:meth:`run` once per seed (runs ``name``, ``name-seed1``, ...); returns the run folders."""
+        return self.run_together(self.seed_jobs(method, name, seeds=seeds, prior=prior, **overrides))
 
-        On the tiny profile the seeds train ``SEED_JOBS`` at a time in fresh processes (one torch
-        thread each); elsewhere one after the other in this process.
+    def run_together(self, jobs: Sequence[RunJob]) -> list[Path]:
+        """:meth:`run` each job (from :meth:`job` and :meth:`seed_jobs`); returns the run folders.
+
+        On the tiny profile the jobs train ``SEED_JOBS`` at a time in fresh processes (one torch thread
+        each, so a run's numbers do not depend on how it was started), the next job starting as soon as
+        a process is free; elsewhere one after the other in this process. Runs this Study has already
+        trained are loaded, not retrained, even with ``retrain`` (a notebook may train a run up front
+        and load it in a later cell).
         """
-        name = name or runs.run_name(method, prior)
-        chosen = self.seed_list(seeds)
-        self.base_model(prior)  # build the organism once, before the workers look for it
-        jobs = [(method, self.seed_name(name, seed), seed) for seed in chosen]
-        if self.profile != "tiny" or len(jobs) == 1:
-            return [self.run(m, n, prior=prior, seed=seed, **overrides) for m, n, seed in jobs]
-        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return training.train_in_processes(
-            settings, [(m, n, prior, {**overrides, "seed": seed}) for m, n, seed in jobs]
+        names = [job.name for job in jobs]
+        if len(set(names)) < len(names):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            raise ValueError(f"run_together: each run may appear once; repeated: {', '.join(repeated)}")
+        for prior in dict.fromkeys(job.prior for job in jobs):
+            self.base_model(prior)  # build the organism once, before the workers look for it
+        pending = [job for job in jobs if job.name not in self._trained]
+        if self.profile != "tiny" or len(pending) <= 1:
+            return [
+                self.run(job.method, job.name, prior=job.prior, dataset=job.dataset, **job.overrides)
+                for job in jobs
+            ]
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        trained = dict(
+            zip((job.name for job in pending), training.train_in_processes(settings, pending), strict=True)
         )
+        self._trained.update(trained)
+        return [
+            trained.get(job.name)
+            or self.run(job.method, job.name, prior=job.prior, dataset=job.dataset, **job.overrides)
+            for job in jobs
+        ]
 
     def trained_seeds(self, name: str, seeds: Sequence[int] | None = None) -> tuple[int, ...]:
         """The seeds of ``seed_list(seeds)`` for which run ``name`` has logged metrics (a run trained

@@ -2,8 +2,8 @@
 
 - :func:`train_or_load`: one run by its config; a finished run (``final/`` with weights) is loaded as
   it is, unless ``retrain``; its saved config must equal the one asked for, else ValueError;
-- :func:`train_in_processes`: several runs (a run's seeds) ``SEED_JOBS`` at a time in fresh processes
-  with one torch thread each, as the tiny profile trains its seeds;
+- :class:`RunJob` and :func:`train_in_processes`: several runs (a run's seeds, or several runs' seeds)
+  ``SEED_JOBS`` at a time in fresh processes with one torch thread each, as the tiny profile trains them;
 - :class:`RunInterrupted`: a run stopped at its time budget, checkpointed, resumed by running again.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SEED_JOBS = 2  # tiny-profile seed runs at a time (2 cores: one process per core, one thread each)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run for :func:`train_in_processes`: ``Study.run(method, name, prior=prior, dataset=dataset,
+    **overrides)``. ``dataset`` (a replacement training set) travels to the worker pickled."""
+
+    method: str
+    name: str
+    prior: str = "aligned"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    dataset: datasets.Dataset | None = None
 
 
 class RunInterrupted(RuntimeError):
@@ -60,17 +73,16 @@ def train_or_load(
     return _finished(train(config, dataset=dataset))
 
 
-def train_in_processes(
-    settings: dict[str, Any], jobs: Sequence[tuple[str, str, str, dict[str, Any]]]
-) -> list[Path]:
-    """``Study(**settings).run(method, name, prior=prior, **overrides)`` for each job
-    ``(method, name, prior, overrides)``, ``SEED_JOBS`` at a time in fresh (spawned) processes; returns
-    the run folders in the order of ``jobs``."""
+def train_in_processes(settings: dict[str, Any], jobs: Sequence[RunJob]) -> list[Path]:
+    """``Study(**settings).run(...)`` for each job, ``SEED_JOBS`` at a time in fresh (spawned) processes;
+    returns the run folders in the order of ``jobs``. A pool of ``SEED_JOBS`` workers takes the next
+    job as soon as one finishes, so that several runs' seeds keep both cores busy (three seeds alone
+    would leave one core idle for a third of the time)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=SEED_JOBS, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_in_process, settings, *job) for job in jobs]
+        futures = [pool.submit(_run_in_process, settings, job) for job in jobs]
         return [future.result() for future in futures]
 
 
@@ -83,10 +95,8 @@ def _finished(run_dir: Path) -> Path:
     return run_dir
 
 
-def _run_in_process(
-    settings: dict[str, Any], method: str, name: str, prior: str, overrides: dict[str, Any]
-) -> Path:
+def _run_in_process(settings: dict[str, Any], job: RunJob) -> Path:
     """``Study.run`` in a worker process (:func:`train_in_processes`): a fresh Study with the same fields."""
     from corerl.study import Study
 
-    return Study(**settings).run(method, name, prior=prior, **overrides)
+    return Study(**settings).run(job.method, job.name, prior=job.prior, dataset=job.dataset, **job.overrides)
