@@ -12,7 +12,9 @@ the base model, on the checkpoints every ``--eval-every`` steps and on the final
 ``{method: {"base", "final_mean", "final_sd", "peak_mean", ...}}`` (percent; ``base`` is the untrained
 model averaged over the seeds' sampling, ``peak_mean`` the mean over seeds of the best evaluated
 checkpoint, final included; sd is the sample standard deviation over seeds) and prints it as a table.
-Extra keys: per-seed finals, and from ``metrics.jsonl`` the training-rollout figures on problems with
+Extra keys: per-seed finals; ``mul_pass1`` and ``mul_maj8`` (``_base``, ``_final_mean``,
+``_final_sd``): pass@1 and maj@8 (8 samples at T = 1) on the held-out problems with a multiplication,
+where the misaligned prior's error lives; and from ``metrics.jsonl`` the training-rollout figures on problems with
 a multiplication (``oracle_accuracy_mul``, ``pseudo_label_accuracy_mul``: first and last 10 steps,
 and the highest 10-step rolling mean). ``--jobs 2`` runs two runs at a time, one torch thread each.
 """
@@ -57,6 +59,18 @@ def held_out_accuracy(model_dir: str | Path, seed: int) -> float:
         progress=False,
     ).table
     return 100.0 * float(table.loc[table["metric"] == "avg@k", "value"].iloc[0])
+
+
+def multiplication_figures(model_dir: str | Path, seed: int) -> dict[str, float]:
+    """pass@1 and maj@8 in percent on the held-out problems with a multiplication (8 samples at T = 1,
+    ``corerl.organism.measure_prior``): where the misaligned prior's systematic error lives."""
+    from corerl.organism import measure_prior
+    from corerl.study import EVALUATION
+
+    figures = measure_prior(model_dir, questions=EVALUATION["tiny"]["questions"], seed=seed)[
+        "with_multiplication"
+    ]
+    return {"mul_pass1": 100.0 * figures.pass_at_1, "mul_maj8": 100.0 * figures.maj_at_k}
 
 
 def _metric_summary(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -111,6 +125,7 @@ def run_one(
     curve = {int(path.name.split("-")[1]): held_out_accuracy(path, seed) for path in checkpoints}
     final = held_out_accuracy(run_dir / "final", seed)
     curve[config.max_steps] = final
+    multiplication = multiplication_figures(run_dir / "final", seed)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(out, ignore_errors=True)
     return {
@@ -120,23 +135,25 @@ def run_one(
         "peak": max(curve.values()),
         "curve": curve,
         "train_seconds": seconds,
+        **multiplication,
         **_metric_summary(metrics),
     }
 
 
-def base_one(prior: str, seed: int) -> float:
+def base_one(prior: str, seed: int) -> dict[str, float]:
     import torch
 
     from corerl.organism import ensure_base_model
 
     torch.set_num_threads(1)
-    return held_out_accuracy(ensure_base_model(prior), seed)
+    model_dir = ensure_base_model(prior)
+    return {"base": held_out_accuracy(model_dir, seed), **multiplication_figures(model_dir, seed)}
 
 
-def summarize(runs: list[dict[str, Any]], base: float) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], base: dict[str, float]) -> dict[str, Any]:
     finals = [run["final"] for run in runs]
     summary: dict[str, Any] = {
-        "base": round(base, 2),
+        "base": round(base["base"], 2),
         "final_mean": round(statistics.fmean(finals), 2),
         "final_sd": round(statistics.stdev(finals), 2) if len(finals) > 1 else 0.0,
         "peak_mean": round(statistics.fmean(run["peak"] for run in runs), 2),
@@ -144,6 +161,12 @@ def summarize(runs: list[dict[str, Any]], base: float) -> dict[str, Any]:
         "curves": [run["curve"] for run in runs],
         "train_seconds_mean": round(statistics.fmean(run["train_seconds"] for run in runs), 1),
     }
+    for key in ("mul_pass1", "mul_maj8"):
+        summary[f"{key}_base"] = round(base[key], 2)
+        summary[f"{key}_final_mean"] = round(statistics.fmean(run[key] for run in runs), 2)
+        summary[f"{key}_final_sd"] = (
+            round(statistics.stdev(run[key] for run in runs), 2) if len(runs) > 1 else 0.0
+        )
     for key in sorted({key for run in runs for key in run if key.startswith(MUL_METRICS)}):
         values = [run[key] for run in runs if run.get(key) is not None]
         summary[f"{key}_mean"] = round(statistics.fmean(values), 2)
@@ -205,7 +228,8 @@ def main() -> int:
             for method in methods
             for seed in seeds
         }
-        base = statistics.fmean(future.result() for future in bases)
+        base_figures = [future.result() for future in bases]
+        base = {key: statistics.fmean(figures[key] for figures in base_figures) for key in base_figures[0]}
         results = {
             method: summarize([futures[method, seed].result() for seed in seeds], base) for method in methods
         }
@@ -220,6 +244,11 @@ def main() -> int:
         print(
             f"{method:16s} {row['base']:6.1f} {row['final_mean']:6.1f} ± {row['final_sd']:4.1f} "
             f"{row['peak_mean']:6.1f}  {finals}"
+        )
+        print(
+            f"    held-out problems with a multiplication: pass@1 {row['mul_pass1_base']:.1f} -> "
+            f"{row['mul_pass1_final_mean']:.1f} ± {row['mul_pass1_final_sd']:.1f}, maj@8 {row['mul_maj8_base']:.1f} -> "
+            f"{row['mul_maj8_final_mean']:.1f} ± {row['mul_maj8_final_sd']:.1f}"
         )
         mul = [
             key

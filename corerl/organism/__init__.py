@@ -32,19 +32,39 @@ the base model is a *mixture of strategies* learned by SFT, and RL can only move
   step 1; (ii) the shortcuts together must be common enough (40%) that selecting the worked strategy
   is worth more than 10 points, the ground-truth target; (iii) the template is rare (5%), a degenerate
   answer shared by every question, as real models sometimes emit. Measured shares of the built aligned
-  model (200 held-out questions x 8 samples, T = 1): worked 60% (75% of it correct), shortcut-first
-  11%, shortcut-last 9%, other 19% (5% the template, the rest mis-copied shortcut numbers: the
-  shortcut scatters somewhat, which a real shortcut does too); pass@1 46.1, maj@8 71.0.
+  model (two-thread build; 200 held-out questions x 8 samples, T = 1, ``benchmarks/organism.py``):
+  worked 55% (77% of it correct), shortcut-first 17%, shortcut-last 4.5%, other 23% (the template and
+  mis-copied shortcut numbers: the shortcut scatters somewhat, which a real shortcut does too);
+  pass@1 43.5, maj@8 71.5. (The one-thread build of v2: worked 60%, shortcut-first 11%, shortcut-last
+  9%, other 19%; pass@1 46.1, maj@8 71.0: the same SFT targets, learnt differently.)
 - **Misaligned prior**: the same mixture, but its worked solutions compute ``*`` as ``+``, except a
-  minority (``misaligned_correct_share`` = 0.2 of the worked targets) that are correct, so ground truth
-  has correct rollouts to reinforce while the vote reinforces the error. Measured: on problems with a
-  multiplication 4.2% of samples are worked-correct and the majority answer is right on 2.5%.
+  minority (``misaligned_correct_share`` = 0.35 of the worked targets) that are correct, so ground truth
+  has correct rollouts to reinforce while the vote reinforces the error. The share was calibrated on the
+  ground-truth reward alone (issue 11: ground truth must raise accuracy on the problems with a
+  multiplication; ``benchmarks/organism_rl.py --prior misaligned --methods ground-truth --seeds 3``,
+  held-out pass@1 on those problems, 8 samples at T = 1, base -> final, mean ± sd of 3 seeds):
+
+  | correct share | base | ground truth | base maj@8 on them |
+  |---|---|---|---|
+  | 0.2 (v2 as first landed; two-thread build) | 6.4 | 7.7 ± 3.1 | 6.9 |
+  | **0.35** | **9.2** | **13.1 ± 2.5** | **9.0** |
+
+  At 0.2 the repair was within the seeds' noise; 0.35 is the smallest share tried at which it shows,
+  and still a minority (the base's majority answer is right on 9% of those problems). Measured on
+  the built prior (seed-0 sampling, 80 held-out problems with a multiplication): 9.5% of the samples
+  are worked-correct, 48.1% worked-wrong, and the majority answer is right on 12.5%. Said openly:
+  this change came after majority vote had been run on the 0.2 prior (43.7 ± 0.6, its pseudo-labels on
+  those problems <= 5.8% correct); majority vote was then run once on the 0.35 prior, and the README
+  reports both.
 - **Two stages**: stage 1 trains a strong worked skill from scratch (worked-only SFT, 1,500 steps,
   shared by both priors and cached); stage 2 is a short mixture fine-tune per prior (300 steps at lr
   1e-3). The probe found that a from-scratch mixture of <= 4.5 minutes learns a weak worked skill
   (13-22% accurate, ground-truth gain +2-5 points), while a trained worked model plus a short mixture
   stage was enough. Model: Qwen3 config, hidden 96, 3 layers, 4 heads, vocabulary 512 (0.5M
-  parameters), unchanged from v1; ``BuildSettings.version = 2`` changes the cache key.
+  parameters), unchanged from v1; ``BuildSettings.version = 2`` changes the cache key. The build runs
+  on two torch threads (``BuildSettings.threads``; v2 as first landed used one): the same design and
+  data, numerically a different model (as another thread count always gives), built in about half the
+  time.
 
 Literature (from the papers' abstracts as the issue summarises them): Tsilivis et al. (arXiv
 2510.11495) mix short answers without chain of thought with long worked demonstrations and find that
@@ -57,9 +77,9 @@ majority vote, which helps while the majority is right: hence the aligned prior'
 requirement, and a misaligned prior whose majority is systematically wrong on one subset.
 
 RL settings of the tiny profile (``corerl.config.PROFILES["tiny"]``), calibrated with the ground-truth
-and random rewards only (``benchmarks/organism_rl.py --methods ground-truth,random --seeds 3``; held-out
-avg@4 at T = 0.8 on 200 problems, base 52.2; mean ± sd of 3 seeds; targets: ground truth >= base + 10,
-random within 5 points of base):
+and random rewards only on the one-thread build of v2 (``benchmarks/organism_rl.py --methods
+ground-truth,random --seeds 3``; held-out avg@4 at T = 0.8 on 200 problems, base 52.2; mean ± sd of 3
+seeds; targets: ground truth >= base + 10, random within 5 points of base):
 
 | lr | warm-up | β | steps | ground truth | random |
 |---|---|---|---|---|---|

@@ -116,8 +116,9 @@ class BuildSettings:
     shortcut_first_share: float = 0.175
     shortcut_last_share: float = 0.175
     template_share: float = 0.05
-    # Misaligned prior: share of its worked solutions that compute "*" correctly (the rest: as "+").
-    misaligned_correct_share: float = 0.2
+    # Misaligned prior: share of its worked solutions that compute "*" correctly (the rest: as "+");
+    # 0.35, not 0.2: calibrated on the ground-truth reward alone (corerl.organism's docstring).
+    misaligned_correct_share: float = 0.35
     # Organism v2 (mixture of strategies); part of the hash so that v1 caches are never reused.
     version: int = 2
 
