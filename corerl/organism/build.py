@@ -102,11 +102,11 @@ class BuildSettings:
     learning_rate: float = 3e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
-    # Two threads: a stage-1 step (batch 32, qwen3 96x3) took 235-261 ms on one thread and 131-135 ms
-    # on two, idle 2-core machine (/tmp profile, session 3), so the aligned build drops from ~620 s to
-    # ~330 s. The build runs before any training starts (Study.run_seeds and benchmarks/organism_rl.py
-    # build first), so its threads do not compete with runs: under load two torch threads spin-wait
-    # for each other (6x more CPU per step measured). The build is deterministic for a fixed count.
+    # Two threads: a stage-1 step (batch 32) took 235-261 ms on one thread and 131-135 ms on two (idle
+    # 2-core machine); the aligned build measured 619 s on one thread and 267 s on two (stage 1 221 s).
+    # The build runs before any training starts (Study.run_together and benchmarks/organism_rl.py build
+    # first), so its threads do not compete with runs: under load two torch threads spin-wait for each
+    # other (6x more CPU per step measured). The build is deterministic for a fixed thread count.
     threads: int = 2
     # Stage 2: the mixture of strategies, fine-tuned from stage 1.
     mixture_steps: int = 300
