@@ -80,8 +80,8 @@ def _notebook_runs() -> dict[str, list[str]]:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                # run_seeds, seed_jobs: one seed on GPU profiles; job, seed_jobs: for run_together
-                and node.func.attr in ("run", "run_seeds", "job", "seed_jobs")
+                # job, seed_jobs: for run_together (seed_jobs: one seed on GPU profiles)
+                and node.func.attr in ("run", "job", "seed_jobs")
                 and id(node) not in tiny_only
             ):
                 continue

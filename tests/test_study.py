@@ -276,7 +276,8 @@ def test_run_together_sends_every_seed_of_every_run_to_one_pool(tiny_study: Stud
 
 
 def test_with_retrain_a_run_is_retrained_once_per_study(tiny_study: Study, monkeypatch) -> None:
-    """A notebook that trains a run up front (run_together) and loads it in a later cell (run)."""
+    """RETRAIN = True retrains the runs a notebook uses once: a second call in the same session (a cell
+    run again, or a run that run_together trained) loads it."""
     calls = []
 
     def finishing_train(config, **kwargs):

@@ -10,9 +10,9 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
   folder when present, else ``./runs``) and what they are called (a run's seeds ``name``,
   ``name-seed1``, ...; :data:`SEEDS`);
 - ``corerl.study.training``: :meth:`Study.run` loads a finished run, resumes an interrupted one and
-  trains a missing one; :meth:`Study.run_seeds` trains one run per seed of ``SEEDS`` and
-  :meth:`Study.run_together` several runs (on the tiny profile two at a time, in separate processes
-  with one torch thread each);
+  trains a missing one; :meth:`Study.run_together` trains several (:meth:`Study.seed_jobs`: one run
+  per seed of ``SEEDS``), on the tiny profile two at a time, in separate processes with one torch
+  thread each;
 - ``corerl.study.evaluation``: :meth:`Study.evaluate` caches each model's evaluation as CSV;
 - ``corerl.study.curves``: :meth:`Study.seed_curves` gives the seeds' mean curves with a
   ``<column>_sd`` band, which ``corerl.plots`` draws;
@@ -229,18 +229,6 @@ class Study:
             self.job(method, self.seed_name(name, seed), prior=prior, seed=seed, **overrides)
             for seed in self.seed_list(seeds)
         ]
-
-    def run_seeds(
-        self,
-        method: str,
-        name: str | None = None,
-        *,
-        seeds: Sequence[int] | None = None,
-        prior: str = "aligned",
-        **overrides: Any,
-    ) -> list[Path]:
-        """:meth:`run` once per seed (runs ``name``, ``name-seed1``, ...); returns the run folders."""
-        return self.run_together(self.seed_jobs(method, name, seeds=seeds, prior=prior, **overrides))
 
     def run_together(self, jobs: Sequence[RunJob]) -> list[Path]:
         """:meth:`run` each job (from :meth:`job` and :meth:`seed_jobs`); returns the run folders.
