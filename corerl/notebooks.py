@@ -200,22 +200,33 @@ def _shared_names(text: str) -> set[str]:
 def expected_source(shared: SharedCell, notebook: str, source: str) -> str:
     """What the cell tagged ``shared.tag`` should hold, given what it holds now (``source``).
 
-    With ``own_lines`` the notebook's own lines are kept: those after the shared text, or when the shared
-    part was edited, those after the last line assigning a name the shared text assigns.
+    With ``own_lines`` the notebook's own lines are kept, in their order, after the shared text: every line
+    that is not a line of the shared text, does not assign a name the shared text assigns (an edited shared
+    line) and is not a comment above the first assignment (the shared header, maybe edited).
 
     >>> cell = SharedCell("p", "code", "# shared\\nA = 1  # a\\nB = 2  # b", own_lines=True)
     >>> expected_source(cell, "00_x", "# shared\\nA = 3  # edited\\nB = 2  # b\\nC = 4  # own")
     '# shared\\nA = 1  # a\\nB = 2  # b\\nC = 4  # own'
+    >>> expected_source(cell, "00_x", "# old header\\nA = 1  # a\\nD = 5  # own, among the shared\\nB = 2  # b")
+    '# shared\\nA = 1  # a\\nB = 2  # b\\nD = 5  # own, among the shared'
     """
     text = shared.source(notebook)
     if not shared.own_lines:
         return text
     if source == text or source.startswith(text + "\n"):
         return source
+    shared_lines, names = set(text.splitlines()), _shared_names(text)
     lines = source.splitlines()
-    names = _shared_names(text)
-    last = max((i for i, line in enumerate(lines) if line.split("=")[0].strip() in names), default=-1)
-    return "\n".join([text, *lines[last + 1 :]])
+    first = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines))
+    own = [
+        line
+        for i, line in enumerate(lines)
+        if i >= first
+        and line.strip()
+        and line not in shared_lines
+        and line.split("=")[0].strip() not in names
+    ]
+    return "\n".join([text, *own])
 
 
 def _diff(expected: str, actual: str) -> str:
@@ -263,10 +274,33 @@ def _tag_problems(notebook: Any, name: str) -> list[str]:
     return problems
 
 
+class UnreadableNotebook(ValueError):
+    """A notebook file that is not a notebook (truncated, not JSON); the message names the file."""
+
+
+def read_notebook(path: Path) -> Any:
+    """``nbformat.read``, with a one-line error naming the file when it cannot be read as a notebook."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (
+        ValueError,
+        OSError,
+        KeyError,
+        AttributeError,
+    ) as error:  # nbformat's NotJSONError is a ValueError
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise UnreadableNotebook(
+            f"{path.name}: not a readable notebook ({reason}); restore it from git"
+        ) from None
+
+
 def check_notebook(path: Path) -> list[str]:
     """What differs in ``path`` from the shared cells and stripped outputs, one message each, naming the
     notebook and the cell; empty when the notebook passes."""
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = read_notebook(path)
+    except UnreadableNotebook as error:
+        return [str(error)]
     name, stem = path.name, path.stem
     try:
         nbformat.validate(notebook)
@@ -301,7 +335,10 @@ def check_notebook(path: Path) -> list[str]:
 def sync_notebook(path: Path) -> tuple[bool, list[str]]:
     """Rewrite the shared cells of ``path`` from ``SHARED``, strip outputs and restore ``METADATA``; the
     file is written only when something changed. Returns (written, problems the command cannot fix)."""
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = read_notebook(path)
+    except UnreadableNotebook as error:
+        return False, [str(error)]
     before = copy.deepcopy(notebook)
     problems = _tag_problems(notebook, path.name)
     for shared in SHARED:
@@ -339,6 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 naming what differs")
     args = parser.parse_args(argv)
     directory = Path(args.directory) if args.directory else default_notebooks_dir()
+    try:
+        find_notebooks(directory)
+    except FileNotFoundError as error:
+        print(f"python -m corerl.notebooks: {error}", file=sys.stderr)
+        return 2
     if args.check:
         problems = check(directory)
         if problems:
