@@ -1,9 +1,10 @@
 """The pinned install, in one place: what ``pyproject.toml``, the notebooks' install cell and CI read.
 
-Standard library only, and importing nothing from corerl: ``python -m corerl.notebooks`` copies this
-file's source into every notebook's install cell (tagged ``shared-install``), which runs before corerl is
-installed (``tests/test_notebooks.py`` checks the copy; ``tests/test_install.py`` checks that
-``pyproject.toml`` lists the same pins and, with pip's resolver in dry-run mode, that the lists resolve).
+Standard library only, and importing nothing from corerl: the notebooks' install cell (tagged
+``shared-install``, text in ``corerl/notebooks.py``) installs corerl with ``--no-deps``, then calls
+``install()`` here, before any of corerl's dependencies exist (``tests/test_install.py`` runs that cell in
+a fresh environment, checks that ``pyproject.toml`` lists the same pins and, with pip's resolver in
+dry-run mode, that the lists resolve).
 
 Torch: an installed torch inside Unsloth's range (``TORCH_RANGE``) is kept, pinned by a constraint so
 that pip can neither replace it nor swap its CUDA build. Colab and Kaggle ship a CUDA build of torch
@@ -181,8 +182,9 @@ def install_plan(
     return InstallPlan([TORCH] + requirements, [], [f"{reason}: installing {TORCH} from PyPI"])
 
 
-def install(package: str, *, quiet: bool = True) -> InstallPlan:
-    """Install corerl's stack and ``package`` (a pip requirement for corerl itself) into this Python.
+def install(package: str | None = None, *, quiet: bool = True) -> InstallPlan:
+    """Install corerl's stack into this Python, and ``package`` (a pip requirement for corerl itself)
+    when given; the notebooks' install cell has already installed corerl and passes none.
 
     Prints what it decided, every package pip installed and the time it took. corerl itself is
     installed with ``--no-deps`` (its dependencies are the plan's requirements): its own exact torch
@@ -214,7 +216,8 @@ def install(package: str, *, quiet: bool = True) -> InstallPlan:
             [*pip, "-c", str(constraints), "--report", str(report), *plan.requirements], check=True
         )
         installed = json.loads(report.read_text())["install"]
-        subprocess.run([*pip, "--no-deps", "--force-reinstall", package], check=True)
+        if package is not None:
+            subprocess.run([*pip, "--no-deps", "--force-reinstall", package], check=True)
     importlib.invalidate_caches()  # let this running kernel import what was just installed
     names = sorted(f"{item['metadata']['name']} {item['metadata']['version']}" for item in installed)
     print(f"install: {len(names)} packages in {time.time() - started:.0f} s: {', '.join(names) or 'none'}")

@@ -7,9 +7,10 @@ here, in ``SHARED``:
 * ``shared-intro`` (markdown, after the title): the notebook's Colab/Kaggle badges and how to run it;
 * ``parameters`` (papermill's tag; ``corerl reproduce`` injects values after it): the parameters every
   notebook takes, optionally followed by lines of the notebook's own parameters;
-* ``shared-install``: the install cell, skipped where corerl is importable; it holds the source of
-  ``corerl/install.py`` (the one pinned requirement list, copied in because the cell runs before corerl
-  exists) and installs corerl from ``REPOSITORY``;
+* ``shared-install``: the install cell, skipped where corerl is importable: it stops before any pip call
+  while the parameter ``CORERL_SOURCE`` names the placeholder repository, installs corerl alone from that
+  source (a git URL, a wheel, a zip or folder of the repository) and hands over to ``corerl.install`` for
+  the pinned stack;
 * ``shared-setup``: imports, logging and the ``Study`` of the parameters;
 * ``shared-strategy-shares`` (markdown, only in the notebooks that plot them): what the organism's
   strategy shares are.
@@ -19,7 +20,7 @@ no widget state. Without ``--check`` the command rewrites the shared cells from 
 outputs and restores the notebook metadata that opens a notebook on a T4 in Colab, writing only the
 notebooks it changed; with ``--check`` it changes nothing, names every notebook and cell that differs and
 exits 1 (CI runs the check through ``tests/test_notebooks.py``). To change a shared cell everywhere, edit its
-text here (or ``corerl/install.py``) and run the command. Standard library and nbformat only: it must run
+text here and run the command. Standard library and nbformat only: it must run
 where the notebooks are edited, without torch.
 
 >>> [cell.tag for cell in SHARED]
@@ -34,6 +35,7 @@ import argparse
 import copy
 import difflib
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,8 @@ import nbformat
 from corerl.reproduce import default_notebooks_dir, find_notebooks
 
 # The GitHub repository the badges and the install cell point to ("owner/name").
-REPOSITORY = "OWNER/corerl"
+PLACEHOLDER = "OWNER/corerl"  # until the repository is public: every notebook then fails with the fix
+REPOSITORY = PLACEHOLDER
 BRANCH = "main"
 NOTEBOOK = "{notebook}"  # stands for the notebook's name (00_quickstart) in a shared text
 
@@ -71,27 +74,47 @@ FIGURES_DIR = "figures"  # figures are written here as PNG and SVG
 SMOOTHING = 10  # training curves are rolling means over this many steps; 1 shows raw values, honest but noisy: a tiny step sees 16 rollouts
 EVAL_QUESTIONS = None  # questions per benchmark, None for the profile's: tiny 200, t4 50; more gives tighter numbers and slower evaluation
 USE_DRIVE = True  # on Colab: mount Google Drive so checkpoints survive a disconnect; asks permission once
-SEED = 0  # one seed for data order, sampling and initialisation"""
-
-# The install cell runs corerl/install.py (standard library only) before corerl exists: its source is
-# copied here, so the cell and CI's dry-run check (tests/test_install.py) read the same pins.
-INSTALL_SOURCE = (
-    Path(__file__).with_name("install.py").read_text().replace("from __future__ import annotations\n", "")
+SEED = 0  # one seed for data order, sampling and initialisation
+CORERL_SOURCE = "git+https://github.com/REPOSITORY.git@BRANCH"  # where the install cell gets corerl: a git URL, or a wheel or zip of the repository on Drive or in /kaggle/input""".replace(
+    "REPOSITORY.git@BRANCH", f"{REPOSITORY}.git@{BRANCH}"
 )
-INSTALL = (
-    "# @title Install the pinned stack (Colab / Kaggle; skipped when corerl is already importable)\n"
-    "# Keeps the platform's CUDA torch, installs the exact pins (corerl/install.py, copied below), prints\n"
-    "# every package it installed and the time taken; no runtime restart unless it says so.\n"
-    + INSTALL_SOURCE
-    + f"""
 
-if importlib.util.find_spec("corerl") is None:
-    install("corerl @ git+https://github.com/{REPOSITORY}.git@{BRANCH}")
+# The install cell fetches corerl alone (no dependencies) from CORERL_SOURCE, then hands over to corerl.install
+# (standard library only), which installs the pinned stack around the platform's torch. It stops before any
+# pip call while CORERL_SOURCE still names the placeholder repository.
+PLACEHOLDER_FIX = (
+    f"CORERL_SOURCE names the placeholder repository {PLACEHOLDER}: set it in the parameters cell to this "
+    "repository's git URL (git+https://github.com/<owner>/corerl.git@main), or to a wheel or a zip of the "
+    "repository uploaded to Google Drive (/content/drive/MyDrive/corerl.zip) or as a Kaggle dataset "
+    "(/kaggle/input/<dataset>/...), then run this cell again"
+)
+_FIX_LINES = "\n".join(
+    f'        "{chunk}"'
+    for chunk in textwrap.wrap(PLACEHOLDER_FIX, 96, drop_whitespace=False, break_on_hyphens=False)
+)
+INSTALL = f"""\
+# @title Install corerl (Colab / Kaggle; skipped where corerl is already importable)
+# pip fetches corerl alone from CORERL_SOURCE; corerl.install then installs the pinned stack around the
+# platform's CUDA torch, prints every package it installed and says when a restart is needed.
+import importlib.util, os, shutil, subprocess, sys, tempfile
+
+if importlib.util.find_spec("corerl") is None and "{PLACEHOLDER}" in CORERL_SOURCE:
+    raise RuntimeError(
+{_FIX_LINES}
+    )
 if USE_DRIVE and "google.colab" in sys.modules:
     from google.colab import drive
 
-    drive.mount("/content/drive")"""
-)
+    drive.mount("/content/drive")
+if importlib.util.find_spec("corerl") is None:
+    source = CORERL_SOURCE  # a read-only folder (a zip Kaggle unpacked) is built from a copy
+    if os.path.isdir(source):
+        source = shutil.copytree(source, os.path.join(tempfile.mkdtemp(), "corerl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", source], check=True)
+    importlib.invalidate_caches()
+    from corerl.install import install
+
+    install()"""
 
 SETUP = """\
 %matplotlib inline
@@ -177,22 +200,33 @@ def _shared_names(text: str) -> set[str]:
 def expected_source(shared: SharedCell, notebook: str, source: str) -> str:
     """What the cell tagged ``shared.tag`` should hold, given what it holds now (``source``).
 
-    With ``own_lines`` the notebook's own lines are kept: those after the shared text, or when the shared
-    part was edited, those after the last line assigning a name the shared text assigns.
+    With ``own_lines`` the notebook's own lines are kept, in their order, after the shared text: every line
+    that is not a line of the shared text, does not assign a name the shared text assigns (an edited shared
+    line) and is not a comment above the first assignment (the shared header, maybe edited).
 
     >>> cell = SharedCell("p", "code", "# shared\\nA = 1  # a\\nB = 2  # b", own_lines=True)
     >>> expected_source(cell, "00_x", "# shared\\nA = 3  # edited\\nB = 2  # b\\nC = 4  # own")
     '# shared\\nA = 1  # a\\nB = 2  # b\\nC = 4  # own'
+    >>> expected_source(cell, "00_x", "# old header\\nA = 1  # a\\nD = 5  # own, among the shared\\nB = 2  # b")
+    '# shared\\nA = 1  # a\\nB = 2  # b\\nD = 5  # own, among the shared'
     """
     text = shared.source(notebook)
     if not shared.own_lines:
         return text
     if source == text or source.startswith(text + "\n"):
         return source
+    shared_lines, names = set(text.splitlines()), _shared_names(text)
     lines = source.splitlines()
-    names = _shared_names(text)
-    last = max((i for i, line in enumerate(lines) if line.split("=")[0].strip() in names), default=-1)
-    return "\n".join([text, *lines[last + 1 :]])
+    first = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines))
+    own = [
+        line
+        for i, line in enumerate(lines)
+        if i >= first
+        and line.strip()
+        and line not in shared_lines
+        and line.split("=")[0].strip() not in names
+    ]
+    return "\n".join([text, *own])
 
 
 def _diff(expected: str, actual: str) -> str:
@@ -240,10 +274,33 @@ def _tag_problems(notebook: Any, name: str) -> list[str]:
     return problems
 
 
+class UnreadableNotebook(ValueError):
+    """A notebook file that is not a notebook (truncated, not JSON); the message names the file."""
+
+
+def read_notebook(path: Path) -> Any:
+    """``nbformat.read``, with a one-line error naming the file when it cannot be read as a notebook."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (
+        ValueError,
+        OSError,
+        KeyError,
+        AttributeError,
+    ) as error:  # nbformat's NotJSONError is a ValueError
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise UnreadableNotebook(
+            f"{path.name}: not a readable notebook ({reason}); restore it from git"
+        ) from None
+
+
 def check_notebook(path: Path) -> list[str]:
     """What differs in ``path`` from the shared cells and stripped outputs, one message each, naming the
     notebook and the cell; empty when the notebook passes."""
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = read_notebook(path)
+    except UnreadableNotebook as error:
+        return [str(error)]
     name, stem = path.name, path.stem
     try:
         nbformat.validate(notebook)
@@ -278,7 +335,10 @@ def check_notebook(path: Path) -> list[str]:
 def sync_notebook(path: Path) -> tuple[bool, list[str]]:
     """Rewrite the shared cells of ``path`` from ``SHARED``, strip outputs and restore ``METADATA``; the
     file is written only when something changed. Returns (written, problems the command cannot fix)."""
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = read_notebook(path)
+    except UnreadableNotebook as error:
+        return False, [str(error)]
     before = copy.deepcopy(notebook)
     problems = _tag_problems(notebook, path.name)
     for shared in SHARED:
@@ -316,6 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 naming what differs")
     args = parser.parse_args(argv)
     directory = Path(args.directory) if args.directory else default_notebooks_dir()
+    try:
+        find_notebooks(directory)
+    except FileNotFoundError as error:
+        print(f"python -m corerl.notebooks: {error}", file=sys.stderr)
+        return 2
     if args.check:
         problems = check(directory)
         if problems:

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+SETUP_TAG = "shared-setup"  # the cell that reads the parameters (corerl.notebooks)
 KERNEL_NAME = "python3"  # ipykernel's own kernel: jupyter_client runs it with this interpreter
 JUPYTER_DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
 
@@ -63,6 +64,25 @@ def find_notebooks(directory: str | os.PathLike[str], only: Sequence[str] = ()) 
     if not paths:
         raise FileNotFoundError(f"no notebook matching {NOTEBOOK_PATTERN} {list(only) or ''} in {directory}")
     return paths
+
+
+def check_parameters_cell(notebook: Any, name: str) -> None:
+    """Raise ValueError (one line naming ``name``) unless exactly one cell is tagged ``parameters`` and it
+    comes before the setup cell (tagged ``shared-setup``): injected values would otherwise be overwritten by
+    the notebook's defaults, or come after the cell that reads them."""
+    tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+    positions = [i for i, cell_tags in enumerate(tags) if PARAMETERS_TAG in cell_tags]
+    setup = next((i for i, cell_tags in enumerate(tags) if SETUP_TAG in cell_tags), None)
+    if len(positions) != 1:
+        raise ValueError(
+            f"{name}: {len(positions)} cells are tagged {PARAMETERS_TAG!r} (cells {positions}); exactly one "
+            "must be: run `python -m corerl.notebooks --check` for the fix"
+        )
+    if setup is not None and positions[0] > setup:
+        raise ValueError(
+            f"{name}: the cell tagged {PARAMETERS_TAG!r} (cell {positions[0]}) comes after the setup cell "
+            f"(cell {setup}), which reads the parameters: move it above"
+        )
 
 
 def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> Any:
@@ -174,12 +194,15 @@ def reproduce(
     progress: bool = True,
 ) -> list[Timing]:
     """Execute the notebooks in order; returns the time each took. See the module docstring."""
+    import nbformat
     from tqdm.auto import tqdm
 
     from corerl.study import Study, resolve_profile
 
     resolved = resolve_profile(profile)
     paths = find_notebooks(notebooks_dir or default_notebooks_dir(), only)
+    for path in paths:  # before anything is removed or run: a misplaced parameters cell runs full defaults
+        check_parameters_cell(nbformat.read(path, as_version=4), path.name)
     label = f"{resolved}-smoke" if smoke else resolved
     out_dir = Path(out_dir).resolve() / label
     runs_dir = Path(runs_dir).resolve()
@@ -269,6 +292,9 @@ def run(args: argparse.Namespace) -> int:
     except NotebookFailed as error:
         print(f"corerl reproduce: {error}")
         return 1
+    except ValueError as error:  # a notebook's parameters cell misplaced or doubled, checked up front
+        print(f"corerl reproduce: {error}")
+        return 2
     except KeyboardInterrupt:
         print("corerl reproduce: interrupted; the notebook that was running has no executed copy")
         return 130

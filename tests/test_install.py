@@ -7,6 +7,9 @@ environment whether the exact lists resolve; they need the package registry, as 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +32,113 @@ def test_pyproject_lists_the_same_pins_as_the_install_module() -> None:
     assert project["optional-dependencies"]["gpu"] == list(GPU_STACK)
 
 
-def test_every_notebook_install_cell_runs_the_install_module() -> None:
+def test_every_notebook_install_cell_hands_over_to_the_install_module() -> None:
     import nbformat
 
-    from corerl.notebooks import tagged
+    from corerl.notebooks import INSTALL, tagged
 
-    source = (ROOT / "corerl" / "install.py").read_text().replace("from __future__ import annotations\n", "")
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cell = tagged(nbformat.read(path, as_version=4), "shared-install")[0].source
-        assert source in cell, f"{path.name}: run python -m corerl.notebooks"
-        assert 'install("corerl @ git+https://github.com/' in cell
+        assert cell == INSTALL, f"{path.name}: run python -m corerl.notebooks"
+    assert '"--no-deps", source]' in INSTALL and "from corerl.install import install" in INSTALL
+    assert len(INSTALL.splitlines()) < 30
+
+
+def _repository(tmp_path: Path) -> Path:
+    """A copy of what pip builds corerl from (pyproject.toml, README.md, corerl/, data/)."""
+    copy = tmp_path / "corerl-main"
+    copy.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, copy / name)
+    for name in ("corerl", "data"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return copy
+
+
+def _run_install_cell(tmp_path: Path, source: str, **env: str) -> subprocess.CompletedProcess:
+    """The parameters and install cells, as a notebook runs them, in a fresh virtual environment without
+    corerl; pip may not reach an index (``PIP_NO_INDEX``) and logs every call it gets to ``pip.log``."""
+    from corerl.notebooks import INSTALL, PARAMETERS
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    parameters = re.sub(r"^CORERL_SOURCE = .*$", f"CORERL_SOURCE = {source!r}", PARAMETERS, flags=re.M)
+    script = tmp_path / "cells.py"
+    script.write_text(parameters + "\n" + INSTALL + "\n")
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_LOG": str(tmp_path / "pip.log"),
+        **env,
+    }
+    return subprocess.run(
+        [str(venv / "bin" / "python"), str(script)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
+
+
+def _installed_corerl(tmp_path: Path) -> str:
+    done = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", "import corerl.install, importlib.metadata as m; "
+         "print(m.version('corerl'))"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_the_install_cell_stops_on_the_placeholder_before_any_pip_call(tmp_path: Path) -> None:
+    from corerl.notebooks import PARAMETERS, PLACEHOLDER
+
+    assert PLACEHOLDER in PARAMETERS  # the shipped default until the repository is public
+    done = _run_install_cell(tmp_path, f"git+https://github.com/{PLACEHOLDER}.git@main")
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "RuntimeError: CORERL_SOURCE names the placeholder repository OWNER/corerl: set it in the parameters"
+        )
+    )
+    assert "/kaggle/input/" in done.stderr and "git+https://github.com/<owner>/corerl.git" in done.stderr
+    assert not (tmp_path / "pip.log").exists()  # pip was never called
+
+
+def test_the_install_cell_installs_corerl_alone_from_a_wheel_then_hands_over(tmp_path: Path) -> None:
+    """A wheel (on Drive or in /kaggle/input): corerl alone, then corerl.install plans the stack; pip has no
+    index here, so the stack's install fails after the plan is printed, which is as far as a test goes."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+         str(_repository(tmp_path))],
+        check=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = wheels.glob("corerl-*.whl")
+    done = _run_install_cell(tmp_path, str(wheel))
+    # corerl alone: with its dependencies, pip (no index) could not have installed it
+    assert _installed_corerl(tmp_path) == "0.1.0"
+    assert "install: no torch installed: installing torch==2.13.0 from PyPI" in done.stdout
+    assert "torch==2.13.0" in (tmp_path / "pip.log").read_text()  # then the plan's requirements
+    assert done.returncode == 1 and "CalledProcessError" in done.stderr  # no index: the stack stops here
+
+
+@pytest.mark.slow
+def test_the_install_cell_installs_corerl_from_a_zip_of_the_repository(tmp_path: Path) -> None:
+    """A zip as GitHub's "Download ZIP" makes (one top folder); pip builds it with setuptools, fetched
+    here into a local folder (the registry is needed for that, as on Colab)."""
+    archive = shutil.make_archive(str(tmp_path / "corerl"), "zip", tmp_path, _repository(tmp_path).name)
+    links = tmp_path / "links"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "-d", str(links), "setuptools>=77", "wheel"],
+        check=True, timeout=600,
+    )  # fmt: skip
+    done = _run_install_cell(tmp_path, archive, PIP_FIND_LINKS=str(links))
+    assert _installed_corerl(tmp_path) == "0.1.0"
+    assert "install: no torch installed: installing torch==2.13.0 from PyPI" in done.stdout
 
 
 def test_a_platform_cuda_torch_is_kept_and_pinned() -> None:
