@@ -329,3 +329,24 @@ def test_ground_truth_training_on_a_benchmark_warns(caplog) -> None:
     caplog.clear()
     select_rows(make_config("tiny", method="ground-truth", data="organism", data_limit=8))
     assert "evaluation benchmark" not in caplog.text
+
+
+def test_chat_without_a_chat_template_is_refused_before_the_weights_load(tiny_model_dir, tmp_path) -> None:
+    import json
+    import shutil
+
+    from corerl.config import make_config
+    from corerl.engine.model import Backend, load_model
+
+    plain = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    settings = json.loads((plain / "tokenizer_config.json").read_text())
+    settings.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(settings))
+    (plain / "model.safetensors").write_text("not weights")  # proves the check comes first
+    cpu = Backend(cuda=False, unsloth=False, vllm=False)
+    with pytest.raises(
+        ValueError, match=r"chat: true but the tokenizer of .*no-template has no chat template"
+    ):
+        load_model(make_config("tiny", model=str(plain), chat=True), cpu)
