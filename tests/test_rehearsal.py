@@ -172,7 +172,11 @@ def test_t4_path_rehearsal(smollm: Path, tmp_path: Path, monkeypatch: pytest.Mon
     # The shortest questions, where a 135M model sometimes writes a \boxed{} answer.
     shortest = sorted(range(len(math_train)), key=lambda i: len(math_train[i]["question"]))
     questions = math_train.select(shortest[:TRAIN_QUESTIONS])
-    study = Study(profile="t4", model=str(smollm), root=tmp_path, threads=1, overrides=CPU_OVERRIDES)
+    # isolate=False: the runs and evaluations stay in this process, so that the spy below sees the loads
+    # and the memory checks see the runs (the child-process path: tests/test_study.py).
+    study = Study(
+        profile="t4", model=str(smollm), root=tmp_path, threads=1, overrides=CPU_OVERRIDES, isolate=False
+    )
 
     # Run 1 (Co-rewarding-II: teacher adapter and EMA), then its memory is released.
     baseline_models = _live_models()

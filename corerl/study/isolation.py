@@ -30,15 +30,26 @@ def in_child_process(function: Callable[..., Result], /, *args: Any, **kwargs: A
     """``function(*args, **kwargs)`` in a fresh spawned process; its result or its exception comes back.
 
     ``function`` must be importable by name (a module-level function) and its arguments and result
-    picklable. The child inherits the environment (``HF_HOME``, ``CUDA_VISIBLE_DEVICES``, ...) and writes
-    to the same stdout and stderr (progress bars); when it ends, the GPU memory it held is the driver's
-    again.
+    picklable. The child inherits the environment (``HF_HOME``, ``CUDA_VISIBLE_DEVICES``, ...), logs at
+    this process's level and writes to the same stdout and stderr (progress bars); when it ends, the GPU
+    memory it held is the driver's again.
     """
+    import logging
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    level = logging.getLogger().getEffectiveLevel()
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=get_context("spawn"), initializer=_log_at, initargs=(level,)
+    ) as pool:
         return pool.submit(function, *args, **kwargs).result()
+
+
+def _log_at(level: int) -> None:
+    """The child's logging: this level, to stderr (a spawned process starts with none configured)."""
+    import logging
+
+    logging.basicConfig(level=level, format="%(levelname)s:%(name)s: %(message)s")
 
 
 def call(isolate: bool, function: Callable[..., Result], /, *args: Any, **kwargs: Any) -> Result:
