@@ -228,6 +228,8 @@ def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
 
 
 def test_lengths_are_checked_against_the_models_context(tiny_model_dir, caplog) -> None:
+    import dataclasses
+
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -238,7 +240,7 @@ def test_lengths_are_checked_against_the_models_context(tiny_model_dir, caplog) 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert model.config.max_position_embeddings == 1024
     rows = Dataset.from_dict({"id": ["a", "b"], "question": ["1 + 1?", "2 + 2?"], "rephrased": ["x", "y"]})
-    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64)
+    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64, questions_per_step=1)
     assert check_lengths(config, model, tokenizer, rows)["id"] == ["a", "b"]  # fits
     with pytest.raises(
         ValueError, match="max_completion_length=100000 does not fit the limit of 1024 positions"
@@ -249,20 +251,27 @@ def test_lengths_are_checked_against_the_models_context(tiny_model_dir, caplog) 
     )
     with caplog.at_level("WARNING", logger="corerl.engine.lengths"):
         assert check_lengths(config, model, tokenizer, huge)["id"] == ["a"]  # dropped and counted
-    assert "1 of 2 question(s) are longer than 960 tokens" in caplog.text and "(ids big)" in caplog.text
-    with pytest.raises(ValueError, match="none is left to train on"):
-        check_lengths(config, model, tokenizer, huge.select([1]))
+    assert "training: 1 of 2 question(s) are longer than 960 tokens" in caplog.text
+    assert "dropped (ids big)" in caplog.text
+    with pytest.raises(ValueError, match=r"1 left, fewer than 2 \(questions_per_step\)"):
+        check_lengths(dataclasses.replace(config, questions_per_step=2), model, tokenizer, huge)
+    slice_ = check_lengths(
+        config, model, tokenizer, huge, columns=["question"], minimum=1, purpose="the slice"
+    )
+    assert slice_["id"] == ["a"]
     long_view = Dataset.from_dict(
         {"id": ["a", "b"], "question": ["1 + 1?"] * 2, "rephrased": ["9 " * 5000, "x"]}
     )
     assert len(check_lengths(config, model, tokenizer, long_view)) == 2  # no prompt of majority voting
-    co_rewarding = make_config("tiny", model=str(tiny_model_dir), method="co-rewarding-1")
+    co_rewarding = make_config(
+        "tiny", model=str(tiny_model_dir), method="co-rewarding-1", questions_per_step=1
+    )
     assert check_lengths(co_rewarding, model, tokenizer, long_view)["id"] == ["b"]  # either view too long
     longer = rows.add_item({"id": "c", "question": "1 + 1 + 1 + 1 + 1 + 1?", "rephrased": "z"})
     fits = max(
         prompt_token_counts(tokenizer, [config.format_prompt(q) for q in rows["question"]], config.chat)
     )
-    capped = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64, max_prompt_length=fits)
+    capped = dataclasses.replace(config, max_prompt_length=fits)
     assert check_lengths(capped, model, tokenizer, longer)["id"] == ["a", "b"]  # max_prompt_length binds
 
 

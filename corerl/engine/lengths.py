@@ -70,11 +70,22 @@ def prompt_token_counts(tokenizer: Any, texts: list[str], chat: bool) -> list[in
     return [len(ids) for ids in encoded]
 
 
-def check_lengths(config: Any, model: Any, tokenizer: Any, dataset: Any, *, unsloth: bool = False) -> Any:
-    """``dataset`` (the selected rows, with ``id`` and ``question``, and ``rephrased`` for
-    Co-rewarding-I) without the rows whose prompt leaves no room for ``max_completion_length`` tokens
-    within the limit in force (:func:`sequence_limit`); ValueError when ``max_completion_length`` itself,
-    or every prompt, does not fit."""
+def check_lengths(
+    config: Any,
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    *,
+    unsloth: bool = False,
+    columns: list[str] | None = None,
+    minimum: int | None = None,
+    purpose: str = "training",
+) -> Any:
+    """``dataset`` (rows with ``id`` and the prompt ``columns``: default ``question``, and ``rephrased``
+    for Co-rewarding-I) without the rows whose prompt leaves no room for ``max_completion_length``
+    tokens within the limit in force (:func:`sequence_limit`), or exceeds ``max_prompt_length``;
+    ValueError when ``max_completion_length`` itself does not fit, or fewer than ``minimum`` rows
+    (default ``questions_per_step``) are left. ``purpose`` names the rows in the messages."""
     limit, source = sequence_limit(config, model, unsloth=unsloth)
     if limit is None:
         return dataset
@@ -86,9 +97,10 @@ def check_lengths(config: Any, model: Any, tokenizer: Any, dataset: Any, *, unsl
     room = limit - config.max_completion_length
     if config.max_prompt_length is not None and config.max_prompt_length < room:
         room, source = config.max_prompt_length, f"max_prompt_length={config.max_prompt_length}"
-    columns = ["question"] + (["rephrased"] if config.method == "co-rewarding-1" else [])
+    if columns is None:  # Co-rewarding-I: both views are prompts
+        columns = ["question"] + (["rephrased"] if config.method == "co-rewarding-1" else [])
     longest = [0] * len(dataset)
-    for column in columns:  # Co-rewarding-I: both views are prompts
+    for column in columns:
         texts = [config.format_prompt(str(text)) for text in dataset[column]]
         counts = prompt_token_counts(tokenizer, texts, config.chat)
         longest = [max(a, b) for a, b in zip(longest, counts, strict=True)]
@@ -97,16 +109,19 @@ def check_lengths(config: Any, model: Any, tokenizer: Any, dataset: Any, *, unsl
         return dataset
     identifiers = [str(dataset["id"][index]) for index in too_long]
     described = (
-        f"{len(too_long)} of {len(dataset)} question(s) are longer than {room} tokens as prompts "
-        f"({source}; max_completion_length={config.max_completion_length} within {limit} positions); "
-        f"the longest is {max(longest)} tokens"
+        f"{purpose}: {len(too_long)} of {len(dataset)} question(s) are longer than {room} tokens as "
+        f"prompts ({source}; max_completion_length={config.max_completion_length} within {limit} "
+        f"positions); the longest is {max(longest)} tokens"
     )
-    if len(too_long) == len(dataset):
+    kept = len(dataset) - len(too_long)
+    needed = config.questions_per_step if minimum is None else minimum
+    if kept < needed:
         raise ValueError(
-            f"{described}: none is left to train on; shorten the questions or lower max_completion_length"
+            f"{described}: {kept} left, fewer than {needed} (questions_per_step); shorten the questions, "
+            "raise max_prompt_length or lower max_completion_length"
         )
     logger.warning(
-        "%s: dropped from training (ids %s%s)",
+        "%s: dropped (ids %s%s)",
         described,
         ", ".join(identifiers[:5]),
         ", ..." if len(identifiers) > 5 else "",

@@ -146,6 +146,17 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     model, tokenizer, peft_config = load_model(config, backend)
     # before anything is generated: drops (and counts) the prompts that do not fit the limit in force
     rows = check_lengths(config, model, tokenizer, rows, unsloth=backend.unsloth)
+    if validation is not None:  # SRT early stopping's labelled slice: its decodes meet the same limit
+        validation = check_lengths(
+            config,
+            model,
+            tokenizer,
+            validation,
+            unsloth=backend.unsloth,
+            columns=["question"],
+            minimum=1,
+            purpose="the early-stopping slice",
+        )
     mitigated = mitigations.prepare(  # base-model votes, early stopping's callback
         config,
         rows,
