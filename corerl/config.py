@@ -92,6 +92,9 @@ class TrainConfig:
     questions_per_step: int = 4  # distinct questions per optimizer step (Co-rewarding-I: 2 views each)
     num_generations: int = 8  # rollouts per prompt (G), as in the papers
     max_completion_length: int = 48  # organism solutions: median 27, at most ~40 tokens
+    # Longest prompt trained on (verl's data.max_prompt_length); longer ones are dropped and counted
+    # (corerl.engine.lengths). None: whatever the sequence limit leaves after max_completion_length.
+    max_prompt_length: int | None = None
     temperature: float = 1.0
     learning_rate: float = 1e-4
     lr_scheduler_type: str = "constant"
@@ -211,6 +214,8 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_prompt_length is not None and self.max_prompt_length < 1:
+            problems.append(f"max_prompt_length must be >= 1 or None, got {self.max_prompt_length}")
         if self.micro_batch_rollouts is not None and self.micro_batch_rollouts < 1:
             problems.append(f"micro_batch_rollouts must be >= 1 or None, got {self.micro_batch_rollouts}")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
@@ -299,13 +304,22 @@ PROFILES: dict[str, dict[str, Any]] = {
         "questions_per_step": 4,  # 32 rollouts a step (Co-rewarding-I: 64, both views)
         "num_generations": 8,
         "max_completion_length": 512,  # cuts the longest MATH solutions: a free-tier compromise
+        # Bounds a step's KV cache: Co-rewarding-I decodes 64 rollouts at once (4 questions x 2 views x
+        # G = 8), so 64 x (512 + 512) tokens x 114,688 B (Qwen3-1.7B's fp16 KV per token, 28 layers x 8 KV
+        # heads x 128 x 2 x 2 B) = 7.5 GB at most, beside the 4-bit model on a 15 GB T4; with the 1,024
+        # tokens Unsloth's max_seq_length leaves, one long question made it ~11 GB
+        # (tests/test_plan.py::test_t4_rollouts_kv_cache_fits_its_budget). Longer prompts are dropped:
+        # 104 of math-train's 7,500 questions (1.4%; median 97 tokens) and 21 rephrasings, counted with
+        # the chat template and SmolLM2-135M's tokenizer (a stand-in: Qwen3's is not available offline).
+        "max_prompt_length": 512,
         "learning_rate": 5e-6,
         "beta": GPU_BETA,
         "lr_scheduler_type": "cosine",
         "warmup_steps": 3,
         "max_steps": 30,
         "micro_batch_rollouts": 8,  # log-probs of 8 rollouts at a time: 64 rollouts fit 15 GB
-        "time_budget_minutes": 60.0,  # ~2x the planned time of one run: checkpoint and stop, then resume
+        # ~1.5x the longest planned training (Co-rewarding-II, ~60 min by corerl plan): checkpoint, stop, resume
+        "time_budget_minutes": 90.0,
         "prompt_template": MATH_PROMPT,
         "chat": True,
         "use_cpu": False,

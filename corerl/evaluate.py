@@ -194,6 +194,7 @@ def evaluate(
     chat: bool | None = None,
     seed: int = 0,
     batch_size: int = 16,
+    max_batch_tokens: int | None = None,
     progress: bool = True,
     grader: str = "math-verify",
     out_dir: str | os.PathLike[str] | None = None,
@@ -206,6 +207,7 @@ def evaluate(
     a template string with ``{question}``; or a function question -> prompt. ``chat`` (for
     templates): None = use the chat template when the tokenizer has one. ``limit`` keeps the
     first N questions of each benchmark. The same seed gives the same samples on CPU.
+    ``batch_size`` and ``max_batch_tokens`` bound each HF generate call (``corerl.generation.generate``).
     """
     import pandas as pd
 
@@ -257,6 +259,7 @@ def evaluate(
             max_new_tokens=max_new_tokens,
             seed=seed,
             batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
             progress=progress,
         )
         answers = [[extract_answer(text) for text in group] for group in completions]

@@ -91,13 +91,16 @@ def generate(
     max_new_tokens: int = 256,
     seed: int = 0,
     batch_size: int = 16,
+    max_batch_tokens: int | None = None,
     progress: bool = True,
 ) -> list[list[str]]:
     """Sample ``n`` completions for each prompt; returns one list of ``n`` strings per prompt.
 
     Completions are decoded without special tokens and without the prompt. ``temperature == 0``
     decodes greedily (the ``n`` completions of a prompt are then identical; one is computed and
-    copied). ``batch_size`` counts sequences per HF ``generate`` call; vLLM batches on its own.
+    copied). ``batch_size`` counts sequences per HF ``generate`` call; ``max_batch_tokens`` (None: no
+    bound) also caps a call at that many KV-cache positions, sequences x (padded prompt +
+    ``max_new_tokens``), so that a batch of long prompts gets fewer rows; vLLM batches on its own.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -107,6 +110,8 @@ def generate(
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1 or None, got {max_batch_tokens}")
     if len(prompts) == 0:
         return []
     # Each prompt is tokenized once, here, for either backend: a rendered chat template carries the
@@ -144,6 +149,7 @@ def generate(
             max_new_tokens=max_new_tokens,
             seed=seed,
             batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
             progress=progress,
         )
     if samples_per_prompt != n:
@@ -163,6 +169,7 @@ def _generate_hf(
     max_new_tokens: int,
     seed: int,
     batch_size: int,
+    max_batch_tokens: int | None,
     progress: bool,
 ) -> list[list[str]]:
     import torch
@@ -197,9 +204,12 @@ def _generate_hf(
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         try:
-            batches = range(0, len(rows), batch_size)
-            for start in tqdm(batches, desc="generate", unit="batch", disable=not progress):
-                batch = rows[start : start + batch_size]
+            for batch in tqdm(
+                batched(rows, encoded, batch_size, max_batch_tokens, max_new_tokens),
+                desc="generate",
+                unit="batch",
+                disable=not progress,
+            ):
                 width = max(len(encoded[index]) for index, _ in batch)
                 input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
                 attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -219,6 +229,30 @@ def _generate_hf(
         finally:
             model.train(was_training)
     return completions
+
+
+def batched(
+    rows: list[tuple[int, int]],
+    encoded: list[list[int]],
+    batch_size: int,
+    max_batch_tokens: int | None,
+    max_new_tokens: int,
+) -> list[list[tuple[int, int]]]:
+    """``rows`` (longest prompt first) cut into batches of at most ``batch_size`` rows and, with
+    ``max_batch_tokens``, at most that many KV positions (rows x (longest prompt + new tokens)); a row
+    alone is never split.
+
+    >>> batched([(0, 0), (0, 1), (1, 0), (1, 1)], [[1] * 6, [1] * 2], 4, 24, 2)
+    [[(0, 0), (0, 1), (1, 0)], [(1, 1)]]
+    """
+    batches, start = [], 0
+    while start < len(rows):
+        size = batch_size
+        if max_batch_tokens is not None:  # the first row of a batch is its longest (sorted)
+            size = min(size, max(1, max_batch_tokens // (len(encoded[rows[start][0]]) + max_new_tokens)))
+        batches.append(rows[start : start + size])
+        start += size
+    return batches
 
 
 def _generate_vllm(

@@ -16,7 +16,7 @@ PyTorch's wheel index), because PyTorch's index cannot be checked from this proj
 
 >>> plan = install_plan(gpu=True, torch_version="2.9.0+cu126", torch_cuda="12.6", torchvision_version="0.24.0+cu126")
 >>> plan.constraints, TORCH in plan.requirements, "unsloth==2026.10.9" in plan.requirements
-(['torch==2.9.0+cu126', 'torchvision==0.24.0+cu126'], False, True)
+(['torch==2.9.0+cu126', 'torchvision==0.24.0+cu126', 'torchao==0.14.1'], False, True)
 >>> install_plan(gpu=False, torch_version=None, torch_cuda=None).requirements[0]
 'torch==2.13.0'
 """
@@ -61,6 +61,29 @@ STACK = (
 # The ``gpu`` extra: Unsloth 4-bit QLoRA (bitsandbytes floor: unsloth's own, >=0.45.5 but not 0.46.0/0.48.0).
 GPU_STACK = ("unsloth==2026.10.9", "unsloth_zoo==2026.10.9", "bitsandbytes>=0.45.5,!=0.46.0,!=0.48.0")
 CUDA_13 = (13, 0)
+# torchao under a kept torch older than 2.10. unsloth_zoo 2026.10.9 requires torchao>=0.13.0 and torchao
+# declares no torch bound, so pip takes the newest (0.18.0), whose module-level import of
+# torch.nn.functional.ScalingType fails on torch < 2.10 and with it `import transformers` unless unsloth
+# is imported first (unsloth/import_fixes.py, fix_torchao_torch_symbol_skew): `corerl eval`/`train`
+# from a fresh shell and the PEFT fallback path. The torchao each torch gets is the one built against it
+# (torchao's compatibility table, pytorch/ao issue #2919 and torchao 0.16.0's __init__.py: 0.13.0 for
+# torch 2.8.0, 0.14.1 for 2.9.0, 0.15.0 for 2.9.1, 0.16.0 for 2.10.0, 0.17.0+ for 2.11+); a torch older
+# than 2.8 gets the floor, 0.13.0, whose Python API supports 2.6-2.8.
+TORCHAO_FLOOR = "torchao==0.13.0"
+TORCHAO_FOR_TORCH = {(2, 8): TORCHAO_FLOOR, (2, 9, 0): "torchao==0.14.1", (2, 9, 1): "torchao==0.15.0"}
+TORCHAO_NEEDED_BELOW = (2, 10)
+
+
+def torchao_constraint(torch_version: str) -> str | None:
+    """The torchao pin for a kept torch older than 2.10 (see ``TORCHAO_FOR_TORCH``), else None.
+
+    >>> torchao_constraint("2.9.0+cu126"), torchao_constraint("2.9.1"), torchao_constraint("2.10.0")
+    ('torchao==0.14.1', 'torchao==0.15.0', None)
+    """
+    version = version_tuple(torch_version)
+    if version[:2] >= TORCHAO_NEEDED_BELOW:
+        return None
+    return TORCHAO_FOR_TORCH.get(version[:3]) or TORCHAO_FOR_TORCH.get(version[:2]) or TORCHAO_FLOOR
 
 
 @dataclass
@@ -168,9 +191,12 @@ def install_plan(
         if torchvision_version:
             constraints.append(f"torchvision=={torchvision_version}")
         build = f"CUDA {torch_cuda}" if torch_cuda else "CPU"
-        return InstallPlan(
-            requirements, constraints, [f"keeping the installed torch {torch_version} ({build})"]
-        )
+        notes = [f"keeping the installed torch {torch_version} ({build})"]
+        torchao = torchao_constraint(torch_version) if gpu else None  # unsloth_zoo's dependency
+        if torchao:
+            constraints.append(torchao)
+            notes.append(f"{torchao}: the torchao built for torch {torch_version} (0.18 breaks it)")
+        return InstallPlan(requirements, constraints, notes)
     if gpu and version_tuple(driver_cuda) < CUDA_13:
         found = f"torch {torch_version} ({'CUDA ' + torch_cuda if torch_cuda else 'no CUDA'})"
         raise RuntimeError(

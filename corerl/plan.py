@@ -10,9 +10,20 @@ step, tokens per second and memory on a GPU; put its figures into ``T4`` below a
 Generation is HF ``generate`` (the install cell installs no vLLM): a batch of B sequences takes one
 decode step per new token up to the length cap (rollouts that run to the cap set the batch's time), and
 a decode step costs a fixed per-layer overhead (kernel launches, bitsandbytes dequantisation) plus the
-weights and the KV cache read from memory. Training is forward + backward + the gradient-checkpointing
-recompute over prompt and completion tokens. Self-verification adds one forward pass (2 FLOPs per
-parameter and token, no backward) over question + completion + verification prompt per rollout.
+weights and the KV cache read from memory. Training counts its passes over prompt and completion
+tokens in FLOPs per parameter and token (each figure where it comes from):
+- forward + backward: 6 (2 forward, 4 backward: the standard count, Kaplan et al. 2020, Sec. 2.1);
+- gradient checkpointing's recompute: one more forward, 2, i.e. +1/3 of forward + backward (the FLOP
+  count of recomputing every checkpointed segment once; Chen et al. 2016 report about 30% more time);
+- the KL reference when ``beta > 0``: one no-grad forward, 2 (trl 1.14.2 ``grpo_trainer.py:2771-2799``
+  runs it each step, with the adapter disabled or on the ``ref`` adapter);
+- entropy and self-certainty's signals: one no-grad forward, 2 (``corerl.engine.signals``);
+- self-verification: one forward (2) over question + completion + verification prompt per rollout.
+Co-rewarding-II's teacher decodes its own rollouts with HF ``generate`` through PEFT's unmerged adapter
+(``corerl.engine.teacher``), outside Unsloth's fast-inference path that TRL's rollouts take under
+Unsloth; it is charged ``teacher_decode_factor`` times the policy's decode (an estimate, see
+``GpuCosts``). The held-out evaluation during training (``eval_every``, ``eval_size``,
+``eval_samples``) is charged as generation at the length cap, at step 0 and every ``eval_every`` steps.
 """
 
 from __future__ import annotations
@@ -29,9 +40,14 @@ T4_SOURCES = (
     "on a Colab T4, batch 1 (public benchmark kd.iw.mk/dohu012/llm-quantization-benchmark): 1.54 ms a "
     "layer after the weight read; x1.3 for bitsandbytes 4-bit dequantisation (an estimate). "
     "[2] NVIDIA T4 datasheet: 320 GB/s memory bandwidth (75% assumed reachable), 65 TFLOP/s fp16 tensor "
-    "peak (23% assumed reached by QLoRA with gradient checkpointing, 6 FLOPs per parameter and token). "
+    "peak (23% assumed reached on the FLOPs counted: 6 per parameter and token for forward + backward, 2 "
+    "for each extra forward: recompute, KL reference, signals). "
     "[3] Model configs (exact): Qwen3-1.7B and Llama-3.2-3B have 28 layers and 8 KV heads of 128, so "
-    "114,688 bytes of fp16 KV cache per token."
+    "114,688 bytes of fp16 KV cache per token. "
+    "[4] An estimate from the kernels of a decode step: the teacher runs HF generate (no compile) through "
+    "PEFT's unmerged LoRA, whose 7 adapted projections a layer add about 3 kernels each (A, B, add) to a "
+    "launch-bound step of roughly 20 a layer: about 2x the per-layer overhead [1]; the policy is charged "
+    "at [1] itself, without any Unsloth speed-up, so the plan errs long. The GPU check measures the ratio."
 )
 
 
@@ -39,10 +55,11 @@ T4_SOURCES = (
 class GpuCosts:
     """Per-step cost constants of one GPU kind (see ``T4_SOURCES``)."""
 
-    decode_seconds_per_layer: float = 0.00154 * 1.3  # [1]
-    bandwidth_bytes_per_second: float = 320e9 * 0.75  # [2]
-    train_flops_per_second: float = 65e12 * 0.23  # [2]
-    kv_bytes_per_token: int = 114_688  # [3]
+    decode_seconds_per_layer: float = 0.00154 * 1.3  # [1] (estimate)
+    bandwidth_bytes_per_second: float = 320e9 * 0.75  # [2] (estimate: 75% of the datasheet)
+    train_flops_per_second: float = 65e12 * 0.23  # [2] (estimate: 23% of the datasheet)
+    kv_bytes_per_token: int = 114_688  # [3] (exact)
+    teacher_decode_factor: float = 2.0  # [4] (estimate)
     prompt_tokens: int = 150  # a MATH question + instruction + chat template (estimate)
     mean_completion_share: float = 0.6  # mean completion length / cap (estimate)
     step_overhead_seconds: float = 3.0  # rewards, math-verify, logging, optimizer (estimate)
@@ -76,10 +93,22 @@ def generation_seconds(model: str, sequences: int, batch: int, cap: int, costs: 
 
 
 def train_seconds(model: str, rollouts: int, cap: int, passes: float = 1.0, costs: GpuCosts = T4) -> float:
-    """Forward + backward (+ recompute) over a step's rollouts; ``passes`` adds extra forward passes."""
+    """``passes`` forward + backward equivalents (6 FLOPs per parameter and token each) over a step's
+    rollouts; recompute, reference and signal forwards come in as thirds (see :func:`train_passes`)."""
     parameters, _ = MODELS[model]
     tokens = rollouts * (costs.prompt_tokens + costs.mean_completion_share * cap)
     return 6 * parameters * tokens * passes / costs.train_flops_per_second
+
+
+def train_passes(config: Any) -> float:
+    """Forward + backward (1) plus each extra forward a step runs (1/3 each: 2 of 6 FLOPs per parameter
+    and token): gradient checkpointing's recompute, the KL reference (beta > 0), the signals' pass."""
+    extra_forwards = (
+        int(bool(config.gradient_checkpointing))
+        + int(config.beta > 0)
+        + int(config.method in ("entropy", "self-certainty"))
+    )
+    return 1 + extra_forwards / 3
 
 
 def verification_seconds(model: str, rollouts: int, cap: int, costs: GpuCosts = T4) -> float:
@@ -97,12 +126,29 @@ def step_seconds(config: Any, costs: GpuCosts = T4) -> float:
     cap = config.max_completion_length
     seconds = generation_seconds(model, rollouts, rollouts, cap, costs)
     if config.method == "co-rewarding-2":  # the EMA teacher samples one rollout per policy rollout
-        seconds += generation_seconds(model, rollouts, rollouts, cap, costs)
-    extra_forward = 1 / 3 if config.method in ("entropy", "self-certainty") else 0.0  # signals pass
+        seconds += costs.teacher_decode_factor * generation_seconds(model, rollouts, rollouts, cap, costs)
     if config.method in ("self-verify", "self-verify-vote"):
         seconds += verification_seconds(model, rollouts, cap, costs)
     return (
-        seconds + train_seconds(model, rollouts, cap, 1 + extra_forward, costs) + costs.step_overhead_seconds
+        seconds
+        + train_seconds(model, rollouts, cap, train_passes(config), costs)
+        + costs.step_overhead_seconds
+    )
+
+
+def heldout_seconds(config: Any, costs: GpuCosts = T4) -> float:
+    """The held-out evaluation during training: ``eval_size`` problems x ``eval_samples`` samples at
+    the length cap, at step 0 and every ``eval_every`` steps (0: off). The fields come with the
+    held-out evaluation (issue 20); read with defaults so a config without them plans no evaluation."""
+    every = getattr(config, "eval_every", 0) or 0
+    if every <= 0:
+        return 0.0
+    from corerl.mitigations.hooks import generation_batch_size
+
+    sequences = getattr(config, "eval_size", 0) * getattr(config, "eval_samples", 1)
+    evaluations = 1 + config.max_steps // every
+    return evaluations * generation_seconds(
+        config.model, sequences, generation_batch_size(config), config.max_completion_length, costs
     )
 
 
@@ -175,7 +221,9 @@ def run_seconds(config: Any, costs: GpuCosts = T4) -> float:
     """A whole run: load, steps, and the vote passes and evaluations its options add."""
     from corerl.mitigations.hooks import TEST_TIME_EVAL_SAMPLES, generation_batch_size, vote_pool_size
 
-    seconds = costs.load_seconds + config.max_steps * step_seconds(config, costs)
+    seconds = (
+        costs.load_seconds + config.max_steps * step_seconds(config, costs) + heldout_seconds(config, costs)
+    )
     batch, cap, model = generation_batch_size(config), config.max_completion_length, config.model
     pool = vote_pool_size(config) if config.votes_for_seen_questions else 7500
     if config.offline_labels:

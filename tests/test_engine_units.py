@@ -227,32 +227,68 @@ def test_truncate_to_step_drops_later_and_torn_lines(tmp_path) -> None:
 # ------------------------------------------------------------ lengths against the context (issue 13.6)
 
 
-def test_lengths_are_checked_against_the_models_context(tiny_model_dir) -> None:
+def test_lengths_are_checked_against_the_models_context(tiny_model_dir, caplog) -> None:
+    import dataclasses
+
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from corerl.config import make_config
-    from corerl.engine.lengths import check_lengths
+    from corerl.engine.lengths import check_lengths, prompt_token_counts
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert model.config.max_position_embeddings == 1024
     rows = Dataset.from_dict({"id": ["a", "b"], "question": ["1 + 1?", "2 + 2?"], "rephrased": ["x", "y"]})
-    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64)
-    check_lengths(config, model, tokenizer, rows)  # fits
+    config = make_config("tiny", model=str(tiny_model_dir), max_completion_length=64, questions_per_step=1)
+    assert check_lengths(config, model, tokenizer, rows)["id"] == ["a", "b"]  # fits
     with pytest.raises(
-        ValueError, match="max_completion_length=100000 does not fit the model's context of 1024"
+        ValueError, match="max_completion_length=100000 does not fit the limit of 1024 positions"
     ):
         check_lengths(make_config("tiny", max_completion_length=100_000), model, tokenizer, rows)
     huge = Dataset.from_dict(
         {"id": ["a", "big"], "question": ["1 + 1?", "7 " * 20_000], "rephrased": ["x", "y"]}
     )
-    with pytest.raises(ValueError, match=r"question big \(question\) is \d+ tokens long"):
-        check_lengths(config, model, tokenizer, huge)
-    long_view = Dataset.from_dict({"id": ["a"], "question": ["1 + 1?"], "rephrased": ["9 " * 5000]})
-    check_lengths(config, model, tokenizer, long_view)  # the rephrasing is no prompt of majority voting
-    with pytest.raises(ValueError, match=r"question a \(rephrased\)"):
-        check_lengths(make_config("tiny", method="co-rewarding-1"), model, tokenizer, long_view)
+    with caplog.at_level("WARNING", logger="corerl.engine.lengths"):
+        assert check_lengths(config, model, tokenizer, huge)["id"] == ["a"]  # dropped and counted
+    assert "training: 1 of 2 question(s) are longer than 960 tokens" in caplog.text
+    assert "dropped (ids big)" in caplog.text
+    with pytest.raises(ValueError, match=r"1 left, fewer than 2 \(questions_per_step\)"):
+        check_lengths(dataclasses.replace(config, questions_per_step=2), model, tokenizer, huge)
+    slice_ = check_lengths(
+        config, model, tokenizer, huge, columns=["question"], minimum=1, purpose="the slice"
+    )
+    assert slice_["id"] == ["a"]
+    long_view = Dataset.from_dict(
+        {"id": ["a", "b"], "question": ["1 + 1?"] * 2, "rephrased": ["9 " * 5000, "x"]}
+    )
+    assert len(check_lengths(config, model, tokenizer, long_view)) == 2  # no prompt of majority voting
+    co_rewarding = make_config(
+        "tiny", model=str(tiny_model_dir), method="co-rewarding-1", questions_per_step=1
+    )
+    assert check_lengths(co_rewarding, model, tokenizer, long_view)["id"] == ["b"]  # either view too long
+    longer = rows.add_item({"id": "c", "question": "1 + 1 + 1 + 1 + 1 + 1?", "rephrased": "z"})
+    fits = max(
+        prompt_token_counts(tokenizer, [config.format_prompt(q) for q in rows["question"]], config.chat)
+    )
+    capped = dataclasses.replace(config, max_prompt_length=fits)
+    assert check_lengths(capped, model, tokenizer, longer)["id"] == ["a", "b"]  # max_prompt_length binds
+
+
+def test_unsloths_max_seq_length_is_the_limit_in_force() -> None:
+    """Unsloth truncates past max_seq_length = max_completion_length + max_prompt_length (1024 without)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from corerl.config import make_config
+    from corerl.engine.lengths import sequence_limit, unsloth_max_seq_length
+
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=40_960))  # Qwen3-1.7B's
+    t4 = make_config("t4")
+    assert unsloth_max_seq_length(t4) == t4.max_completion_length + t4.max_prompt_length == 1024
+    assert sequence_limit(t4, model, unsloth=True)[0] == 1024
+    assert sequence_limit(t4, model, unsloth=False)[0] == 40_960  # the PEFT fallback: the model's positions
+    assert unsloth_max_seq_length(dataclasses.replace(t4, max_prompt_length=None)) == 512 + 1024
 
 
 def test_prepare_run_refuses_a_completion_longer_than_the_context(tiny_model_dir, tmp_path) -> None:
@@ -302,3 +338,24 @@ def test_ground_truth_training_on_a_benchmark_warns(caplog) -> None:
     caplog.clear()
     select_rows(make_config("tiny", method="ground-truth", data="organism", data_limit=8))
     assert "evaluation benchmark" not in caplog.text
+
+
+def test_chat_without_a_chat_template_is_refused_before_the_weights_load(tiny_model_dir, tmp_path) -> None:
+    import json
+    import shutil
+
+    from corerl.config import make_config
+    from corerl.engine.model import Backend, load_model
+
+    plain = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    settings = json.loads((plain / "tokenizer_config.json").read_text())
+    settings.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(settings))
+    (plain / "model.safetensors").write_text("not weights")  # proves the check comes first
+    cpu = Backend(cuda=False, unsloth=False, vllm=False)
+    with pytest.raises(
+        ValueError, match=r"chat: true but the tokenizer of .*no-template has no chat template"
+    ):
+        load_model(make_config("tiny", model=str(plain), chat=True), cpu)

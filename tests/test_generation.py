@@ -51,6 +51,40 @@ def test_greedy_copies_one_decode_and_is_padding_invariant(tiny):
         assert alone == [[group[0]]]
 
 
+def test_max_batch_tokens_bounds_the_kv_positions_of_each_generate_call(tiny, monkeypatch):
+    """issue 23.6: a generate call holds at most max_batch_tokens KV positions, rows x (padded prompt +
+    new tokens); greedy results do not depend on the batching."""
+    model, tokenizer = tiny
+    shapes: list[tuple[int, int]] = []
+    original = model.generate
+
+    def recording(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", recording)
+    prompts = ["What is 2 + 2? " * 4, "x", "What is 3 + 4?", "y"]
+    free = generate(model, tokenizer, prompts, temperature=0, max_new_tokens=6, batch_size=8, progress=False)
+    assert len(shapes) == 1
+    shapes.clear()
+    budget = 3 * (len(tokenizer("What is 3 + 4?")["input_ids"]) + 6)
+    bounded = generate(
+        model,
+        tokenizer,
+        prompts,
+        temperature=0,
+        max_new_tokens=6,
+        batch_size=8,
+        max_batch_tokens=budget,
+        progress=False,
+    )
+    assert len(shapes) >= 2 and all(rows * (width + 6) <= budget or rows == 1 for rows, width in shapes)
+    assert shapes[0][0] == 1  # the longest prompt alone is over the budget with any other row
+    assert bounded == free
+    with pytest.raises(ValueError, match="max_batch_tokens must be >= 1"):
+        generate(model, tokenizer, prompts, max_batch_tokens=0, progress=False)
+
+
 def test_message_list_is_rendered_with_the_chat_template(tiny):
     model, tokenizer = tiny
     messages = [{"role": "user", "content": "What is 3 + 4?"}]

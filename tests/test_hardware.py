@@ -81,6 +81,24 @@ def test_a_broken_preinstalled_backend_is_not_chosen(
     assert "unsloth cannot be imported (RuntimeError: built for another torch)" in caplog.text
 
 
+def test_a_gpu_study_prints_why_unsloth_cannot_be_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+
+    from corerl.study import profiles
+
+    (tmp_path / "unsloth").mkdir()
+    (tmp_path / "unsloth" / "__init__.py").write_text("raise ImportError('no module named triton')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "unsloth", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    profiles.prepare_process("t4")
+    printed = capsys.readouterr().out
+    assert "Unsloth cannot be imported (ImportError: no module named triton)" in printed
+    assert "plain TRL + PEFT" in printed
+
+
 def test_generation_picks_fp16_on_a_t4_and_bf16_on_ampere() -> None:
     from corerl.generation import default_dtype
 

@@ -24,6 +24,7 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 ROOT = Path(__file__).resolve().parent.parent
 # A platform torch of the CUDA 12 era, as preinstalled on Colab/Kaggle (kept by the install cell).
 PLATFORM_TORCH = ("torch==2.9.0", "torchvision==0.24.0")
+TORCHAO_FOR_2_9_0 = "torchao==0.14.1"  # built against torch 2.9.0 (pytorch/ao issue #2919)
 
 
 def test_pyproject_lists_the_same_pins_as_the_install_module() -> None:
@@ -149,10 +150,30 @@ def test_a_platform_cuda_torch_is_kept_and_pinned() -> None:
         torchvision_version="0.24.0+cu126",
         driver_cuda="12.4",
     )
-    assert plan.constraints == ["torch==2.9.0+cu126", "torchvision==0.24.0+cu126"]
+    assert plan.constraints == ["torch==2.9.0+cu126", "torchvision==0.24.0+cu126", TORCHAO_FOR_2_9_0]
     assert not any(requirement.startswith("torch") for requirement in plan.requirements)
     assert set(GPU_STACK) <= set(plan.requirements)
     assert "keeping the installed torch 2.9.0+cu126 (CUDA 12.6)" in plan.notes
+
+
+@pytest.mark.parametrize(
+    ("torch_version", "torchao"),
+    [
+        ("2.7.1+cu126", "torchao==0.13.0"),
+        ("2.8.0+cu126", "torchao==0.13.0"),
+        ("2.9.0+cu126", "torchao==0.14.1"),
+        ("2.9.1+cu128", "torchao==0.15.0"),
+        ("2.10.0+cu128", None),
+        ("2.13.0+cu130", None),
+    ],
+)
+def test_torchao_is_pinned_to_the_kept_torch_below_2_10(torch_version: str, torchao: str | None) -> None:
+    """torchao 0.18.0 (what unsloth_zoo's floor lets pip take) breaks `import transformers` below torch 2.10."""
+    plan = install_plan(gpu=True, torch_version=torch_version, torch_cuda="12.6", driver_cuda="13.0")
+    pinned = [constraint for constraint in plan.constraints if constraint.startswith("torchao")]
+    assert pinned == ([torchao] if torchao else [])
+    cpu = install_plan(gpu=False, torch_version=torch_version, torch_cuda=None)
+    assert not [constraint for constraint in cpu.constraints if constraint.startswith("torchao")]
 
 
 def test_a_cuda13_torch_on_a_cuda12_driver_stops_with_the_fix() -> None:
@@ -205,12 +226,13 @@ def test_the_notebook_gpu_install_resolves_around_a_platform_torch(tmp_path: Pat
     plan = install_plan(
         gpu=True, torch_version="2.9.0", torch_cuda="12.6", torchvision_version="0.24.0", driver_cuda="12.4"
     )
-    assert plan.constraints == list(PLATFORM_TORCH)
+    assert plan.constraints == [*PLATFORM_TORCH, TORCHAO_FOR_2_9_0]
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("\n".join(plan.constraints) + "\n")
     resolved = _dry_run(tmp_path, ["-c", str(constraints), *plan.requirements])
     assert resolved["torch"] == "2.9.0" and resolved["unsloth"] == "2026.10.9"
     assert resolved["trl"] == "1.14.2" and resolved["transformers"] == "5.17.0"
+    assert resolved["torchao"] == "0.14.1"  # not 0.18.0, which breaks import transformers on torch 2.9
 
 
 @pytest.mark.slow

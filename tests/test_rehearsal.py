@@ -172,7 +172,11 @@ def test_t4_path_rehearsal(smollm: Path, tmp_path: Path, monkeypatch: pytest.Mon
     # The shortest questions, where a 135M model sometimes writes a \boxed{} answer.
     shortest = sorted(range(len(math_train)), key=lambda i: len(math_train[i]["question"]))
     questions = math_train.select(shortest[:TRAIN_QUESTIONS])
-    study = Study(profile="t4", model=str(smollm), root=tmp_path, threads=1, overrides=CPU_OVERRIDES)
+    # isolate=False: the runs and evaluations stay in this process, so that the spy below sees the loads
+    # and the memory checks see the runs (the child-process path: tests/test_study.py).
+    study = Study(
+        profile="t4", model=str(smollm), root=tmp_path, threads=1, overrides=CPU_OVERRIDES, isolate=False
+    )
 
     # Run 1 (Co-rewarding-II: teacher adapter and EMA), then its memory is released.
     baseline_models = _live_models()
@@ -235,3 +239,38 @@ def test_t4_path_rehearsal(smollm: Path, tmp_path: Path, monkeypatch: pytest.Mon
         assert set(table["metric"]) >= {"avg@k", "maj@k", "pass@k", "no_answer_rate"}
         assert table["value"].between(0, 1).all() and (table["n"] == EVAL_QUESTIONS).all()
     assert _live_models() == baseline_models
+
+
+@pytest.mark.slow
+def test_prompt_lengths_are_real_chat_tokens_and_overlong_ones_are_dropped(smollm: Path, caplog) -> None:
+    """issue 23.2 on a real ChatML tokenizer: a prompt counts every token of its rendered chat turn
+    (transformers 5.17's apply_chat_template(tokenize=True) is a BatchEncoding: len() was its 2 keys),
+    and under Unsloth's limit a MATH question too long for max_prompt_length is dropped and counted."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+    from transformers import AutoConfig, AutoTokenizer
+
+    from corerl.data import load_dataset
+    from corerl.engine.lengths import check_lengths, prompt_token_counts
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm)
+    config = make_config("t4", model=str(smollm))
+    questions = list(load_dataset("math-train", limit=20)["question"])
+    texts = [config.format_prompt(question) for question in questions]
+    counts = prompt_token_counts(tokenizer, texts, chat=True)
+    for text, count in zip(texts, counts, strict=True):
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+        assert count == len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+        assert count >= len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 5  # the template's turn
+    long_question = " ".join(["Let x be the sum of 12345 and 67890."] * 60)
+    rows = Dataset.from_dict(
+        {"id": [f"q{i}" for i in range(len(questions))] + ["long"], "question": [*questions, long_question]}
+    )
+    model = SimpleNamespace(config=AutoConfig.from_pretrained(smollm))  # max_position_embeddings only
+    with caplog.at_level("WARNING", logger="corerl.engine.lengths"):
+        kept = check_lengths(config, model, tokenizer, rows, unsloth=True)
+    assert "long" not in kept["id"] and len(kept) >= len(questions) - 2
+    assert f"question(s) are longer than {config.max_prompt_length} tokens" in caplog.text

@@ -184,3 +184,35 @@ def test_a_torn_or_deleted_log_is_trained_again_not_left_with_a_gap(
     train(config_for(base_model, target, "majority-vote"), dataset=dataset, resume=True)
     assert f"logs steps 1-{logged} only" in caplog.text
     assert_same_run(target, reference["majority-vote"])
+
+
+def test_a_lora_teacher_stays_out_of_the_saved_adapters_and_resume_is_exact(base_model, dataset, tmp_path):
+    """Co-rewarding-II with LoRA: checkpoints and final/ hold the policy's adapter alone (the teacher
+    travels in teacher.pt), so transformers resumes the policy's adapter, not the teacher's subfolder."""
+    from safetensors.torch import load_file
+
+    from corerl.engine.teacher import TEACHER_ADAPTER, TEACHER_STATE_FILE
+
+    lora = {"lora": True, "lora_rank": 4, "lora_alpha": 8, "beta": 0.05, "max_steps": 4}
+    reference = train(
+        config_for(base_model, tmp_path / "reference", "co-rewarding-2", **lora), dataset=dataset
+    )
+    for folder in (reference / "final", reference / "checkpoint-2"):
+        assert (folder / "adapter_model.safetensors").is_file(), folder
+        assert not (folder / TEACHER_ADAPTER).exists(), f"{folder} holds the teacher adapter"
+        saved = load_file(folder / "adapter_model.safetensors")
+        assert saved and not [name for name in saved if f".{TEACHER_ADAPTER}." in name]
+    assert (reference / "checkpoint-2" / TEACHER_STATE_FILE).is_file()
+    target = tmp_path / "resumed"
+    killed_copy(reference, target, 2)
+    resumed = train(config_for(base_model, target, "co-rewarding-2", **lora), dataset=dataset, resume=True)
+    assert rows_of(resumed / "metrics.jsonl") == rows_of(reference / "metrics.jsonl")
+    expected = load_file(reference / "final" / "adapter_model.safetensors")
+    got = load_file(resumed / "final" / "adapter_model.safetensors")
+    assert set(got) == set(expected) and all(torch_equal(got[name], expected[name]) for name in expected)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

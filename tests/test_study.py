@@ -295,3 +295,53 @@ def test_with_retrain_a_run_is_retrained_once_per_study(tiny_study: Study, monke
     assert calls == ["entropy"]
     dataclasses.replace(tiny_study, retrain=True).run("entropy")  # a new Study retrains
     assert calls == ["entropy", "entropy"]
+
+
+def test_a_gpu_profile_isolates_and_the_child_evaluates_as_the_kernel_does(tiny_model_dir, tmp_path) -> None:
+    """The t4 profile evaluates (and trains, samples) in a spawned child process, so that Unsloth's
+    class-level patches of an earlier load never reach the evaluation's plain transformers model
+    (corerl.study.isolation); the child's results equal the in-process ones (same model, seed, path)."""
+    import pandas as pd
+    from datasets import Dataset
+
+    from corerl.study import evaluation, isolation
+
+    assert isolation.isolates("t4") and isolation.isolates("a100") and not isolation.isolates("tiny")
+    assert isolation.isolates("tiny", True) and not isolation.isolates("t4", False)
+    benchmark = {"sums": Dataset.from_dict({"question": ["1 + 1?", "2 + 3?"], "answer": ["2", "5"]})}
+    settings = {"k": 2, "batch_size": 4, "max_batch_tokens": 40, "max_new_tokens": 6, "questions": 2}
+    tables = {
+        isolate: evaluation.evaluate_cached(
+            tmp_path / ("child" if isolate else "kernel"),
+            "base",
+            profile="tiny",
+            model=tiny_model_dir,
+            benchmarks=benchmark,
+            settings=settings,
+            seed=3,
+            isolate=isolate,
+        )
+        for isolate in (False, True)
+    }
+    pd.testing.assert_frame_equal(tables[True], tables[False])
+    assert (tmp_path / "child" / "eval" / "base.csv").is_file()
+    sampled = {
+        isolate: evaluation.sample(
+            str(tiny_model_dir), ["1 + 1 ="], n=2, temperature=1.0, max_new_tokens=5, seed=1, isolate=isolate
+        )
+        for isolate in (False, True)
+    }
+    assert sampled[True] == sampled[False] and len(sampled[True][0]) == 2
+
+
+def test_an_exception_in_the_child_process_reaches_the_caller() -> None:
+    from corerl.study.isolation import in_child_process
+
+    with pytest.raises(FileNotFoundError, match="model path not found"):
+        in_child_process(_load_missing_model)
+
+
+def _load_missing_model() -> None:
+    from corerl.generation import load_model
+
+    load_model("/nonexistent/model", device="cpu")

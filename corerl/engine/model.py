@@ -89,6 +89,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
     """(model, tokenizer, peft_config or None). With Unsloth the LoRA adapter is already attached."""
     import torch
 
+    from corerl.engine.lengths import unsloth_max_seq_length
+
     path = resolve_model_path(config)
     dtype = getattr(torch, DTYPES[config.precision])
     if backend.unsloth:
@@ -96,7 +98,7 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
 
         model, tokenizer = FastLanguageModel.from_pretrained(
             model_name=path,
-            max_seq_length=config.max_completion_length + 1024,
+            max_seq_length=unsloth_max_seq_length(config),  # the limit corerl.engine.lengths checks
             load_in_4bit=config.load_in_4bit,
             dtype=dtype,
             fast_inference=backend.vllm,
@@ -111,6 +113,7 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
             random_state=config.seed,
         )
+        require_chat_template(config, tokenizer, path)
         if config.chat:
             stop_at_end_of_turn(model, tokenizer)
         return model, tokenizer, None
@@ -119,6 +122,8 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
 
     if not os.path.exists(path) and not backend.cuda:
         raise FileNotFoundError(f"model {path!r} is not a local directory (the CPU profile never downloads)")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    require_chat_template(config, tokenizer, path)  # before the weights load
     kwargs: dict[str, Any] = {"dtype": dtype}
     if config.load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -135,7 +140,6 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing
         )
-    tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if config.chat:
@@ -151,6 +155,17 @@ def load_model(config: TrainConfig, backend: Backend) -> tuple[Any, Any, Any]:
             task_type="CAUSAL_LM",
         )
     return model, tokenizer, peft_config
+
+
+def require_chat_template(config: TrainConfig, tokenizer: Any, path: str) -> None:
+    """ValueError when the config chats (``chat: true``) and the tokenizer has no chat template, which
+    TRL would only meet at the first step, deep in ``apply_chat_template``. Checked before the weights
+    load on the plain path; after Unsloth's loader, whose tokenizer is the one that counts, there."""
+    if config.chat and not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            f"chat: true but the tokenizer of {path} has no chat template (no chat_template in its "
+            "tokenizer_config.json); set chat: false to train on plain-text prompts, or use a model with one"
+        )
 
 
 def stop_at_end_of_turn(model: Any, tokenizer: Any) -> list[int]:

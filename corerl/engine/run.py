@@ -115,7 +115,9 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
 
     backend = choose_backend(config)
     if backend.unsloth:
-        os.environ.setdefault("UNSLOTH_RETURN_LOGITS", "1")  # our entropy forward pass needs logits
+        # UNSLOTH_RETURN_LOGITS is left unset: Unsloth reads it only for a forward that is given labels
+        # (it then returns a fused loss and no logits, unsloth/models/llama.py:2087-2095); TRL's and the
+        # signals' forwards (corerl.engine.signals) pass no labels and get logits without it.
         import unsloth  # noqa: F401  (must precede trl: it patches GRPOTrainer)
 
     from transformers import trainer as hf_trainer
@@ -142,7 +144,19 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         (run_dir / "config.yaml").write_text(to_yaml(config))
 
     model, tokenizer, peft_config = load_model(config, backend)
-    check_lengths(config, model, tokenizer, rows)  # before anything is generated
+    # before anything is generated: drops (and counts) the prompts that do not fit the limit in force
+    rows = check_lengths(config, model, tokenizer, rows, unsloth=backend.unsloth)
+    if validation is not None:  # SRT early stopping's labelled slice: its decodes meet the same limit
+        validation = check_lengths(
+            config,
+            model,
+            tokenizer,
+            validation,
+            unsloth=backend.unsloth,
+            columns=["question"],
+            minimum=1,
+            purpose="the early-stopping slice",
+        )
     mitigated = mitigations.prepare(  # base-model votes, early stopping's callback
         config,
         rows,

@@ -65,7 +65,9 @@ class TeacherMixin:
 
     Overrides ``_generate(self, prompts)`` (adds ``teacher_completions`` to the ``extra_fields`` it
     returns), ``_save_checkpoint(self, model, trial)`` and ``_load_optimizer_and_scheduler(self,
-    checkpoint)`` (the teacher's weights travel with each checkpoint, as TRL does for its own state).
+    checkpoint)`` (the teacher's weights travel with each checkpoint, as TRL does for its own state),
+    and ``_save(self, output_dir, state_dict)`` (a checkpoint's and ``final/``'s adapter is the
+    policy's alone).
     """
 
     teacher_alpha: float | None = None
@@ -176,6 +178,28 @@ class TeacherMixin:
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
             torch.save(self.teacher_state(), os.path.join(folder, TEACHER_STATE_FILE))
+
+    def _save(self, output_dir=None, state_dict=None):
+        """Save the policy's adapter only: PEFT saves every adapter by default, so the LoRA teacher
+        (``ref``) would go into each checkpoint and ``final/`` as a ``ref/`` subfolder (an adapter's
+        size again), and transformers 5.17 would then resume from that subfolder alone
+        (``Trainer._load_from_checkpoint`` loads only adapter subfolders when there are some, never
+        the policy's at the top). The teacher travels in ``teacher.pt`` instead."""
+        import functools
+
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        if self._teacher_model is not None or not hasattr(model, "peft_config"):
+            return super()._save(output_dir, state_dict)
+        shadowed = "save_pretrained" in vars(model)  # Unsloth may bind its own save_pretrained
+        original = model.save_pretrained
+        model.save_pretrained = functools.partial(original, selected_adapters=["default"])
+        try:
+            return super()._save(output_dir, state_dict)
+        finally:
+            if shadowed:
+                model.save_pretrained = original
+            else:
+                del model.save_pretrained
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         import torch

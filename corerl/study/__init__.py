@@ -14,6 +14,8 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
   per seed of ``SEEDS``), on the tiny profile two at a time, in separate processes with one torch
   thread each;
 - ``corerl.study.evaluation``: :meth:`Study.evaluate` caches each model's evaluation as CSV;
+- ``corerl.study.isolation``: on a GPU profile (``isolate``) each training run, evaluation and sampling
+  runs in a fresh child process: Unsloth's class-level patches and caches never reach the next one;
 - ``corerl.study.curves``: :meth:`Study.seed_curves` gives the seeds' mean curves with a
   ``<column>_sd`` band, which ``corerl.plots`` draws;
 - ``corerl.study.tables``: :meth:`Study.results_table` gathers the evaluations (methods x
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig, make_config
-from corerl.study import curves, evaluation, profiles, runs, tables, training
+from corerl.study import curves, evaluation, isolation, profiles, runs, tables, training
 from corerl.study.curves import smooth
 from corerl.study.profiles import (
     EVALUATION,
@@ -85,7 +87,10 @@ class Study:
 
     Creating a Study sets torch's thread count of this process (``threads`` when given, else
     ``TINY_THREADS`` on the tiny profile) or, on a GPU profile with CUDA and Unsloth installed, imports
-    Unsloth, which must come before transformers.
+    Unsloth, which must come before transformers (and prints why when it cannot).
+
+    ``isolate``: run each training run, evaluation and sampling in a child process
+    (``corerl.study.isolation``); None = on every profile but ``tiny``.
     """
 
     profile: str = "auto"
@@ -99,6 +104,7 @@ class Study:
     eval_questions: int | None = None
     threads: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    isolate: bool | None = None
     # Runs trained or loaded by this Study, by name: with ``retrain`` each is retrained once only.
     _trained: dict[str, Path] = field(default_factory=dict, init=False, repr=False)
 
@@ -108,6 +114,7 @@ class Study:
         self.root = Path(self.root) if self.root is not None else storage_root()
         self.figures = Path(self.figures)
         self.runs_dir = runs.runs_folder(self.root, self.profile, smoke=self.smoke)
+        self.isolate = isolation.isolates(self.profile, self.isolate)
 
     # ------------------------------------------------------------------------------- models, data
     def base_model(self, prior: str = "aligned") -> str:
@@ -163,6 +170,7 @@ class Study:
             temperature=temperature,
             max_new_tokens=make_config(self.profile).max_completion_length,
             seed=self.seed,
+            isolate=self.isolate,
         )
 
     def training_data(self, config: TrainConfig) -> datasets.Dataset:
@@ -188,7 +196,9 @@ class Study:
         """
         config = self.config(method, name, prior=prior, **overrides)
         retrain = self.retrain and config.run_dir.name not in self._trained
-        run_dir = training.train_or_load(config, retrain=retrain, dataset=dataset)
+        run_dir = isolation.call(
+            self.isolate, training.train_or_load, config, retrain=retrain, dataset=dataset
+        )
         self._trained[config.run_dir.name] = run_dir
         return run_dir
 
@@ -338,6 +348,7 @@ class Study:
             settings=settings,
             seed=self.seed,
             retrain=self.retrain,
+            isolate=self.isolate,
         )
 
     def test_time_results(self, name: str = "test-time") -> pd.DataFrame:

@@ -6,7 +6,9 @@
 - :func:`load_test_time_results`: the before/after evaluation a test-time-training run wrote, cached as rows
   of the results table.
 
-Each model is released before the next one loads (a T4 holds one 1.7B model at a time). The
+Each model is released before the next one loads (a T4 holds one 1.7B model at a time); with
+``isolate`` (a GPU profile, ``corerl.study.isolation``) each sampling and evaluation runs in its own
+child process, so that it goes through plain transformers whatever Unsloth patched in the kernel. The
 evaluation's departure (subsampled benchmarks, ``eval_questions``) is in ``corerl.study.profiles``.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import from_yaml, make_config
+from corerl.study import isolation
 from corerl.study.runs import eval_folder
 
 if TYPE_CHECKING:
@@ -33,8 +36,31 @@ def sample(
     temperature: float,
     max_new_tokens: int,
     seed: int,
+    isolate: bool = False,
 ) -> list[list[str]]:
-    """``n`` completions per prompt from the model at ``model_path`` (transformers), then released."""
+    """``n`` completions per prompt from the model at ``model_path`` (transformers), then released
+    (with ``isolate``: in a child process)."""
+    return isolation.call(
+        isolate,
+        _sample,
+        model_path,
+        prompts,
+        n=n,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    )
+
+
+def _sample(
+    model_path: str,
+    prompts: list[str | list[dict[str, str]]],
+    *,
+    n: int,
+    temperature: float,
+    max_new_tokens: int,
+    seed: int,
+) -> list[list[str]]:
     from corerl.generation import generate, load_model
 
     model, tokenizer = load_model(model_path, backend="hf")
@@ -63,10 +89,12 @@ def evaluate_cached(
     settings: dict[str, Any],
     seed: int,
     retrain: bool = False,
+    isolate: bool = False,
 ) -> pd.DataFrame:
     """:meth:`corerl.study.Study.evaluate`: run ``name``'s model (or ``model``) on ``benchmarks`` with
     ``settings`` (``corerl.study.profiles.eval_settings``), cached in ``<runs_dir>/eval/<name>.csv``
-    until the model is written again; ``retrain`` ignores the cache.
+    until the model is written again; ``retrain`` ignores the cache; ``isolate`` evaluates in a child
+    process (``corerl.study.isolation``).
 
     ``model`` defaults to the run's ``corerl.mitigations.early_stopping.evaluation_model``. Every model goes through
     transformers at the profile's 16-bit precision, a LoRA adapter merged into the 16-bit base model its
@@ -87,7 +115,9 @@ def evaluate_cached(
     if model is None and not path.is_dir():
         raise FileNotFoundError(f"no trained model at {path}: run the training cell for {name!r} first")
     template = make_config(profile)
-    evaluation = evaluate_model(
+    evaluation = isolation.call(
+        isolate,
+        evaluate_model,
         str(path),
         benchmarks if isinstance(benchmarks, Mapping) else list(benchmarks),
         model_name=name,
@@ -95,6 +125,7 @@ def evaluate_cached(
         base_model=_run_base_model(path),
         k=settings["k"],
         batch_size=settings["batch_size"],
+        max_batch_tokens=settings.get("max_batch_tokens"),
         max_new_tokens=settings["max_new_tokens"],
         limit=settings["questions"],
         prompt=template.prompt_template,

@@ -29,13 +29,18 @@ GPU_MODELS: dict[str, str] = {
 # Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
 EVALUATION: dict[str, dict[str, Any]] = {
     "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
-    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets)
+    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets).
+    # max_batch_tokens bounds a generate call's fp16 KV cache: 49,152 positions x 114,688 B (28 layers x
+    # 8 KV heads x 128 x 2 x 2 B, Qwen3-1.7B and Llama-3.2-3B alike) = 5.6 GB beside the 16-bit model
+    # (3.4 GB; Llama-3.2-3B: 6.4 GB) on a 15 GB T4. That is 64 rows up to 256-token prompts; a batch of
+    # longer prompts gets fewer rows (64 x (prompt + 512) unbounded: 8 GB at a 600-token prompt).
     "t4": {
         "benchmarks": ("math500", "gsm8k", "amc"),
         "questions": 50,
         "k": 4,
         "max_new_tokens": 512,
         "batch_size": 64,
+        "max_batch_tokens": 64 * 768,
     },
     "a100": {
         "benchmarks": ("math500", "gsm8k", "amc"),
@@ -77,8 +82,8 @@ def resolve_profile(profile: str = "auto") -> str:
 
 def prepare_process(profile: str, threads: int | None = None) -> None:
     """Set torch's thread count of this process (``threads`` when given, else ``TINY_THREADS`` on the tiny
-    profile) or, on a GPU profile with CUDA and Unsloth installed, import Unsloth, which must come before
-    transformers."""
+    profile) or, on a GPU profile with CUDA, import Unsloth, which must come before transformers, and
+    print why when it cannot be imported."""
     if threads or profile == "tiny":
         import torch
 
@@ -89,10 +94,15 @@ def prepare_process(profile: str, threads: int | None = None) -> None:
     else:
         from corerl.engine.model import import_error
 
-        # Unsloth must be imported before transformers/trl/peft, which the notebook's first
-        # sampling or evaluation cell would import (../shared/notes/stack.md); import_error tries it
-        # (only on CUDA) and says why it could not.
-        import_error("unsloth")
+        # Unsloth must be imported before transformers/trl/peft (../shared/notes/stack.md); the runs
+        # train in child processes (corerl.study.isolation) that import it first themselves, so this
+        # is the up-front check that it imports at all, with the reason when it does not.
+        reason = import_error("unsloth")
+        if reason is not None and reason != "no CUDA GPU":
+            print(
+                f"Unsloth cannot be imported ({reason}): the runs will train with plain TRL + PEFT, "
+                "slower and with more memory"
+            )
 
 
 def base_model(profile: str, prior: str = "aligned", *, smoke: bool = False, seed: int = 0) -> str:
