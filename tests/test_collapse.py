@@ -241,7 +241,7 @@ def test_every_plot_writes_png_and_svg(tmp_path: Path):
     )
     figures = {
         "training_curves": plots.plot_training_curves(runs, tmp_path),
-        "reward_vs_accuracy": plots.plot_reward_vs_accuracy(runs, tmp_path, collapse_steps={"entropy": 20}),
+        "reward_vs_accuracy": plots.plot_reward_vs_accuracy(runs, tmp_path),
         "reward_accuracy": plots.plot_reward_accuracy(runs, tmp_path),
         "degenerate_outputs": plots.plot_degenerate_outputs(diagnostics, tmp_path),
         "eval_results": plots.plot_eval_results(results, tmp_path),
@@ -265,7 +265,7 @@ def test_saved_figures_are_byte_identical_from_run_to_run(tmp_path: Path):
     from corerl import plots
 
     run = rise_then_fall()
-    seeds = run.assign(reward_mean_sd=0.05)  # a mean ± sd band: a clipped fill_between
+    seeds = [run, run.assign(reward_mean=lambda f: f["reward_mean"] + 0.05)]  # a mean ± sd band
     runs = {"majority-vote": seeds, "entropy": run.assign(reward_mean=lambda f: f["reward_mean"] / 2)}
     first = plots.plot_training_curves(runs, tmp_path / "first")
     second = plots.plot_training_curves(runs, tmp_path / "second")
