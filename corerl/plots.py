@@ -680,8 +680,6 @@ def plot_eval_strategy_shares(
         axis.bar(range(len(models)), values, bottom=bottom, color=_strategy_color(strategy), label=strategy)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axis.set_xticks(range(len(models)), models, rotation=30, ha="right")
-    for label in axis.get_xticklabels():
-        label.set_color(color_of(label.get_text()))
     axis.set(ylabel="share of evaluation samples", ylim=(0, 1))
     seeds = chosen.groupby("model")["seed"].nunique() if "seed" in chosen.columns else pd.Series([1])
     low, high = int(seeds.min()), int(seeds.max())
