@@ -43,6 +43,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from corerl.collapse import CURVE_COLUMNS, heldout_verdict
 from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES
@@ -255,6 +256,7 @@ def _lines(axis: Any, long: pd.DataFrame, order: Sequence[str], **style: Any) ->
         **style,
     )
     axis.set_ylabel("")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
 
 
 def _standardised(long: pd.DataFrame) -> pd.DataFrame:

@@ -61,6 +61,7 @@ def test_results_name_the_spread_and_the_difference_to_the_base() -> None:
     assert text[2] == "- base: 60.0 (1 seed)"
     assert text[3] == "- entropy: 60.0 ± 5.0 (3 seeds), +0.0 points against base (within the seeds' sd)"
     assert "No evaluation" in describe_results(rows, metric="maj@k")
+    assert "(best)" not in describe_results(rows.assign(value=0.5))  # a tie has no best
 
 
 def test_curves_strategies_and_reward_sentences_follow_the_data() -> None:

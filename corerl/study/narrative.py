@@ -154,7 +154,10 @@ def describe_results(results: pd.DataFrame, *, metric: str = "avg@k", baseline: 
                 text += f", {difference:+.1f} points against {baseline}"
                 if not math.isnan(row["std"]) and abs(difference) <= row["std"]:
                     text += " (within the seeds' sd)"
-            lines.append(text + (" (best)" if position == 0 and len(stats) > 1 else ""))
+            best = (
+                position == 0 and len(stats) > 1 and row["mean"] > stats["mean"].iloc[1]
+            )  # a tie has no best
+            lines.append(text + (" (best)" if best else ""))
     return "\n".join(lines)
 
 
