@@ -29,6 +29,7 @@ def test_the_heldout_sentence_reads_the_verdict_and_the_numbers() -> None:
             heldout("majority-vote", [0.5, 0.7, 0.4]),
             heldout("ground-truth", [0.5, 0.6, 0.72]),
             heldout("entropy", [0.5, 0.51, 0.5], offsets=(0.0,)),
+            heldout("random", [0.5, 0.45, 0.3]),
         ]
     )
     text = describe_heldout(frame).splitlines()
@@ -37,6 +38,9 @@ def test_the_heldout_sentence_reads_the_verdict_and_the_numbers() -> None:
     assert text[2].startswith("- **majority-vote** (3 seeds): 50.0% at the start → highest 70.0% at step 10")
     assert "fell 30.0 points, more than the seeds' band (4.0 points): **collapse**" in text[2]
     assert "one seed: no spread to judge a fall by" in text[3]
+    assert text[4].endswith(
+        "no rise beyond the seeds' band (4.0 points); it ended 20.0 points below the start"
+    )
     assert "eval_every" in describe_heldout(frame.assign(accuracy=None))
 
 
@@ -86,3 +90,10 @@ def test_curves_strategies_and_reward_sentences_follow_the_data() -> None:
     strategies = describe_strategies({"majority-vote": seeds})
     assert "worked-correct 50% → 80% (+30 points, the largest rise)" in strategies
     assert "template 30% → 10% (-20 points, the largest fall)" in strategies and "(2 seeds)" in strategies
+    flat = [
+        frame.assign(**{"strategy/worked-correct": 0.5, "strategy/template": 0.3, "strategy/other": 0.2})
+        for frame in seeds
+    ]
+    assert "no share moved by 1 point or more; most common: worked-correct" in describe_strategies(
+        {"entropy": flat}
+    )

@@ -119,6 +119,11 @@ def describe_heldout(frame: pd.DataFrame) -> str:
             )
         elif verdict.rose:
             reading = f"it rose and did not fall back by more than the seeds' band ({verdict.spread * 100:.1f} points)"
+        elif verdict.base - verdict.final > max(verdict.spread, 0.02):
+            reading = (
+                f"no rise beyond the seeds' band ({verdict.spread * 100:.1f} points); it ended "
+                f"{(verdict.base - verdict.final) * 100:.1f} points below the start"
+            )
         else:
             reading = f"no rise beyond the seeds' band ({verdict.spread * 100:.1f} points)"
         lines.append(f"- **{method}** ({_seeds(verdict.n_seeds)}): {numbers}; {reading}")
@@ -177,6 +182,11 @@ def describe_strategies(runs: Runs, *, window: int = 1, prefix: str = "strategy/
         change = (last - first).sort_values()
         grew, shrank = change.index[-1], change.index[0]
         seeds = 1 if hasattr(runs[run], "columns") else len(runs[run])
+        if change.abs().max() < 0.01:
+            lines.append(
+                f"- **{run}** ({_seeds(seeds)}): no share moved by 1 point or more; most common: {last.idxmax()}"
+            )
+            continue
         parts = [
             f"{grew} {first[grew]:.0%} → {last[grew]:.0%} ({change[grew] * 100:+.0f} points, the largest rise)",
             f"{shrank} {first[shrank]:.0%} → {last[shrank]:.0%} ({change[shrank] * 100:+.0f} points, the largest fall)",
