@@ -478,10 +478,12 @@ def plot_degenerate_outputs(
         "truncation_rate",
     ),
     name: str = "degenerate_outputs",
+    window: int = 1,
     question: str = "Do the outputs degenerate (one answer for all, repetition, no answer, truncation)?",
 ) -> Figure:
-    """Panels of :func:`corerl.collapse.degenerate_outputs` columns against step, one colour per run."""
-    long = long_form(diagnostics, columns)
+    """Panels of :func:`corerl.collapse.degenerate_outputs` columns against step, one colour per run
+    (rolling means over ``window`` logged steps)."""
+    long = long_form(diagnostics, columns, window=window)
     present = [column for column in columns if column in set(long["metric"])]
     figure, axes = _grid(len(present), columns=2)
     order = run_order(list(diagnostics))
@@ -489,7 +491,10 @@ def plot_degenerate_outputs(
         _lines(axis, long[long["metric"] == column], order, marker=".")
         axis.set_title(LABELS.get(column, column), fontsize="small")
         axis.set_xlabel("step")
-    _title(figure, question, f"{_seed_counts(long, 'run')} per run; the logged samples of each step")
+    smoothing = f", rolling mean over {window} steps" if window > 1 else ""
+    _title(
+        figure, question, f"{_seed_counts(long, 'run')} per run; the logged samples of each step{smoothing}"
+    )
     _legend(figure, _run_handles([run for run in order if run in set(long["run"])]))
     save_figure(figure, out_dir, name)
     return figure
