@@ -98,8 +98,24 @@ STUDY_ORDER: tuple[str, ...] = (
     "quickstart",
 )
 _TAB10 = sns.color_palette("tab10")
-_COLORS = [_TAB10[7], *(_TAB10[i] for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)), *sns.color_palette("Dark2")]
-_COLORS += sns.color_palette("Set1")[: len(STUDY_ORDER) - len(_COLORS)]
+# The base and the main methods take tab10; each variant a colour far from the runs it is drawn beside
+# (majority-vote-misaligned beside majority-vote, test-time beside majority-vote, step-check beside
+# majority-vote and ground truth, self-verify beside self-certainty).
+_VARIANT_COLORS = (
+    "#17becf",  # majority-vote-rephrased
+    "#1b9e77",  # co-rewarding-2-no-ema
+    "#393b79",  # majority-vote-misaligned
+    "#7570b3",  # early-stopping
+    "#e7298a",  # offline-labels
+    "#66a61e",  # curriculum
+    "#843c39",  # test-time
+    "#a6761d",  # base-test-time
+    "#7b4173",  # step-check
+    "#8c6d31",  # self-verify
+    "#d6616b",  # self-verify-vote
+    "#9c9ede",  # quickstart
+)
+_COLORS = [_TAB10[7], *(_TAB10[i] for i in (0, 1, 2, 3, 4, 5, 6, 8)), *sns.color_palette(_VARIANT_COLORS)]
 PALETTE: dict[str, tuple[float, float, float]] = dict(zip(STUDY_ORDER, _COLORS, strict=True))
 _OTHER_COLORS = sns.color_palette("Set2")  # names outside STUDY_ORDER, by the hash of the name
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
