@@ -13,6 +13,27 @@ Pure functions on pandas frames; nothing here trains or generates.
 - :func:`summarize_run`: one results-table row per run (peak, final, both collapse steps).
 - :func:`degenerate_outputs`: per-step diagnostics of collapsed outputs (one answer for every
   question, repeated n-grams, truncation), the failure shapes of arXiv 2603.08660 Sec. 4.
+- :func:`heldout_verdict`: the study's one collapse rule, on held-out accuracy curves across seeds
+  (what the figures mark and the regime tables report; rule below).
+
+**The held-out collapse rule** (:func:`heldout_verdict`, ours: the papers show validation accuracy
+rising and then falling but give no detector). Input: one method's (condition's) held-out accuracy
+against step, one curve per seed (``heldout/accuracy`` of ``metrics.jsonl``, logged at step 0 and every
+``eval_every`` steps). The seed-mean curve gives ``base`` (its first logged step), ``peak`` (its maximum,
+first reached at ``peak_step``) and ``final`` (its last logged step); ``drop = peak - final``. The seeds'
+``spread`` is the width of the mean ± sd band the figures draw: twice the seeds' standard deviation,
+averaged over the logged steps. The run **collapsed** when, with at least ``min_seeds`` seeds, the curve
+rose (``peak_step`` after the first logged step and ``peak - base`` larger than the spread) and then fell
+(``peak_step`` before the last logged step and ``drop`` larger than the spread and than ``min_drop``,
+a floor for seeds that happen to agree). With one seed there is no spread to judge noise by, so there
+is no verdict of collapse: the figures then draw no marker.
+
+This is a different question from the Model Collapse Step (:func:`model_collapse_step`,
+``corerl collapse-step``): that is a property of the *training signal* (majority-vote reward accuracy
+on training rollouts falls below 1%, arXiv 2603.08660), read without held-out labels and meant to
+predict trainability; the held-out rule judges the *outcome*, whether the model got worse on problems
+it never trained on. :func:`detect_collapse` stays for the training batch's own curves (4 questions a
+step on the organism: too noisy to mark collapse with, so no figure uses it).
 
 The rule of :func:`detect_collapse` is ours (the papers show the rise-then-fall pattern but give no
 detector): both curves are smoothed with a trailing rolling mean of ``window`` logged steps; the
@@ -24,6 +45,7 @@ while the smoothed reward lies at least ``min_reward_gain`` above its value at t
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -203,6 +225,72 @@ def detect_collapse(
         else:
             run_start, run_length = None, 0
     return None
+
+
+HELDOUT_COLUMNS: tuple[str, ...] = ("seed", "step", "accuracy")
+
+
+@dataclass(frozen=True)
+class HeldoutVerdict:
+    """What :func:`heldout_verdict` read from one method's held-out accuracy curves (seed means)."""
+
+    base: float
+    peak: float
+    peak_step: int
+    final: float
+    final_step: int
+    drop: float
+    spread: float
+    n_seeds: int
+    rose: bool
+    fell: bool
+    collapsed: bool
+
+
+def heldout_verdict(frame: pd.DataFrame, *, min_seeds: int = 2, min_drop: float = 0.02) -> HeldoutVerdict:
+    """Rise, peak and fall of one method's held-out accuracy across seeds (rule: module docstring).
+
+    ``frame`` is long-form with columns ``seed``, ``step``, ``accuracy`` (in [0, 1]; null rows are
+    dropped) for ONE method or condition. A step logged by only some seeds is averaged over those.
+
+    >>> rows = [(seed, step, acc + 0.01 * seed) for seed in range(3)
+    ...         for step, acc in [(0, 0.4), (10, 0.6), (20, 0.7), (30, 0.5), (40, 0.3)]]
+    >>> verdict = heldout_verdict(pd.DataFrame(rows, columns=["seed", "step", "accuracy"]))
+    >>> verdict.peak_step, round(verdict.drop, 2), round(verdict.spread, 2), verdict.collapsed
+    (20, 0.4, 0.02, True)
+    """
+    missing = [column for column in HELDOUT_COLUMNS if column not in frame.columns]
+    if missing:
+        raise KeyError(f"held-out frame has no column(s) {missing} (expected seed, step, accuracy)")
+    values = frame[list(HELDOUT_COLUMNS)].dropna(subset=["accuracy"])
+    if values.empty:
+        raise ValueError("held-out frame has no accuracy value (was eval_every 0 in these runs?)")
+    if min_seeds < 2:
+        raise ValueError(f"min_seeds must be >= 2 (one seed has no spread), got {min_seeds}")
+    by_step = values.astype({"accuracy": float}).groupby("step")["accuracy"]
+    mean = by_step.mean().sort_index()
+    deviation = by_step.std(ddof=1).dropna()  # steps seen by at least two seeds
+    n_seeds = int(values["seed"].nunique())
+    spread = 2.0 * float(deviation.mean()) if not deviation.empty else float("nan")
+    peak_step = int(mean.idxmax())
+    base, peak, final = float(mean.iloc[0]), float(mean.max()), float(mean.iloc[-1])
+    first_step, final_step = int(mean.index[0]), int(mean.index[-1])
+    judged = n_seeds >= min_seeds and not math.isnan(spread)
+    rose = judged and peak_step > first_step and peak - base > spread
+    fell = judged and peak_step < final_step and peak - final > max(spread, min_drop)
+    return HeldoutVerdict(
+        base=base,
+        peak=peak,
+        peak_step=peak_step,
+        final=final,
+        final_step=final_step,
+        drop=peak - final,
+        spread=spread,
+        n_seeds=n_seeds,
+        rose=rose,
+        fell=fell,
+        collapsed=rose and fell,
+    )
 
 
 def model_collapse_step(

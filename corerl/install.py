@@ -54,6 +54,7 @@ STACK = (
     "pandas",
     "pyarrow",
     "matplotlib",
+    "seaborn==0.13.2",  # figures; METADATA: numpy>=1.20,!=1.24.0, pandas>=1.2, matplotlib>=3.4,!=3.6.1
     "nbclient",
     "nbformat",
     "ipykernel",

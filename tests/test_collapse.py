@@ -13,6 +13,7 @@ from corerl.collapse import (
     curves,
     degenerate_outputs,
     detect_collapse,
+    heldout_verdict,
     identical_answer_share,
     model_collapse_step,
     read_metrics,
@@ -240,7 +241,7 @@ def test_every_plot_writes_png_and_svg(tmp_path: Path):
     )
     figures = {
         "training_curves": plots.plot_training_curves(runs, tmp_path),
-        "reward_vs_accuracy": plots.plot_reward_vs_accuracy(runs, tmp_path, collapse_steps={"entropy": 20}),
+        "reward_vs_accuracy": plots.plot_reward_vs_accuracy(runs, tmp_path),
         "reward_accuracy": plots.plot_reward_accuracy(runs, tmp_path),
         "degenerate_outputs": plots.plot_degenerate_outputs(diagnostics, tmp_path),
         "eval_results": plots.plot_eval_results(results, tmp_path),
@@ -264,7 +265,7 @@ def test_saved_figures_are_byte_identical_from_run_to_run(tmp_path: Path):
     from corerl import plots
 
     run = rise_then_fall()
-    seeds = run.assign(reward_mean_sd=0.05)  # a mean ± sd band: a clipped fill_between
+    seeds = [run, run.assign(reward_mean=lambda f: f["reward_mean"] + 0.05)]  # a mean ± sd band
     runs = {"majority-vote": seeds, "entropy": run.assign(reward_mean=lambda f: f["reward_mean"] / 2)}
     first = plots.plot_training_curves(runs, tmp_path / "first")
     second = plots.plot_training_curves(runs, tmp_path / "second")
@@ -274,3 +275,52 @@ def test_saved_figures_are_byte_identical_from_run_to_run(tmp_path: Path):
     for fmt in plots.FORMATS:
         name = f"training_curves.{fmt}"
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
+
+
+def heldout_seeds(curve: list[float], noise: list[float], steps: list[int] | None = None) -> pd.DataFrame:
+    """One held-out curve per seed: ``curve`` plus that seed's ``noise`` offsets, step by step in turn."""
+    steps = steps or [10 * i for i in range(len(curve))]
+    return pd.DataFrame(
+        [
+            {"seed": seed, "step": step, "accuracy": value + noise[(seed + i) % len(noise)]}
+            for seed in range(3)
+            for i, (step, value) in enumerate(zip(steps, curve, strict=True))
+        ]
+    )
+
+
+NOISE = [0.0, 0.03, -0.03]
+
+
+def test_heldout_verdict_a_rising_curve_has_not_collapsed():
+    verdict = heldout_verdict(heldout_seeds([0.3, 0.4, 0.5, 0.6, 0.65, 0.7], NOISE))
+    assert verdict.rose and not verdict.fell and not verdict.collapsed
+    assert verdict.peak_step == 50 and verdict.base == pytest.approx(0.3) and verdict.n_seeds == 3
+
+
+def test_heldout_verdict_a_rise_then_fall_across_seeds_has_collapsed():
+    verdict = heldout_verdict(heldout_seeds([0.3, 0.5, 0.7, 0.6, 0.45, 0.35], NOISE))
+    assert verdict.collapsed and verdict.peak_step == 20
+    assert verdict.peak == pytest.approx(0.7) and verdict.final == pytest.approx(0.35)
+    assert verdict.drop == pytest.approx(0.35) and verdict.spread == pytest.approx(0.06)
+
+
+def test_heldout_verdict_noise_within_the_spread_is_not_a_collapse():
+    # A rise to a plateau whose seed-mean wobbles (0.70, 0.68) by less than the seeds' spread.
+    noisy = heldout_seeds([0.3, 0.5, 0.7, 0.69, 0.7, 0.68], [0.0, 0.05, -0.05])
+    verdict = heldout_verdict(noisy)
+    assert verdict.rose and not verdict.fell and not verdict.collapsed
+    assert 0 < verdict.drop < verdict.spread
+    # The same fall as a collapse, with seeds spread wider than the fall: no verdict of collapse.
+    wide = heldout_verdict(heldout_seeds([0.3, 0.5, 0.7, 0.65, 0.6], [0.0, 0.2, -0.2]))
+    assert not wide.collapsed and wide.drop < wide.spread
+
+
+def test_heldout_verdict_needs_seeds_and_columns():
+    one_seed = heldout_seeds([0.3, 0.7, 0.2], NOISE).query("seed == 0")
+    verdict = heldout_verdict(one_seed)
+    assert verdict.n_seeds == 1 and math.isnan(verdict.spread) and not verdict.collapsed
+    with pytest.raises(KeyError, match="seed, step, accuracy"):
+        heldout_verdict(one_seed.rename(columns={"accuracy": "heldout/accuracy"}))
+    with pytest.raises(ValueError, match="no accuracy value"):
+        heldout_verdict(one_seed.assign(accuracy=None))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -242,7 +241,7 @@ def test_seed_runs_are_named_and_the_table_averages_them(tiny_study: Study) -> N
     assert Study("tiny", smoke=True, root=tiny_study.root).seed_list() == study_module.SEEDS[:2]
 
 
-def test_seed_curves_are_the_mean_with_an_sd_band_over_the_trained_seeds(tiny_study: Study) -> None:
+def test_seed_metrics_are_the_trained_seeds_frames(tiny_study: Study) -> None:
     import json
 
     for seed, accuracy in ((0, 0.2), (1, 0.4)):  # seed 2 was never trained: left out
@@ -250,12 +249,10 @@ def test_seed_curves_are_the_mean_with_an_sd_band_over_the_trained_seeds(tiny_st
         folder.mkdir(parents=True)
         rows = [{"step": step, "oracle_accuracy": accuracy, "reward_mean": 0.5} for step in (1, 2)]
         (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    curves = tiny_study.seed_curves("random", window=1)
-    assert curves["step"].tolist() == [1, 2]
-    assert curves["oracle_accuracy"].round(6).tolist() == [0.3, 0.3]
-    assert curves["oracle_accuracy_sd"].round(6).tolist() == [round(statistics.stdev([0.2, 0.4]), 6)] * 2
+    frames = tiny_study.seed_metrics("random")
+    assert [frame["oracle_accuracy"].tolist() for frame in frames] == [[0.2, 0.2], [0.4, 0.4]]
     with pytest.raises(FileNotFoundError, match="no run 'entropy'"):
-        tiny_study.seed_curves("entropy")
+        tiny_study.seed_metrics("entropy")
 
 
 def test_run_together_sends_every_seed_of_every_run_to_one_pool(tiny_study: Study, monkeypatch) -> None:

@@ -16,8 +16,9 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
 - ``corerl.study.evaluation``: :meth:`Study.evaluate` caches each model's evaluation as CSV;
 - ``corerl.study.isolation``: on a GPU profile (``isolate``) each training run, evaluation and sampling
   runs in a fresh child process: Unsloth's class-level patches and caches never reach the next one;
-- ``corerl.study.curves``: :meth:`Study.seed_curves` gives the seeds' mean curves with a
-  ``<column>_sd`` band, which ``corerl.plots`` draws;
+- ``corerl.study.curves``: :func:`smooth`, rolling means of a run's curves; :meth:`Study.seed_metrics`
+  gives a run's seeds' frames, which ``corerl.plots`` draws as a seed mean with an sd band;
+- ``corerl.study.narrative``: what a run showed, as sentences computed from its numbers (notebooks);
 - ``corerl.study.tables``: :meth:`Study.results_table` gathers the evaluations (methods x
   benchmarks), averaging a run's seeds; the Markdown table writes mean ± sd.
 
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig, make_config
-from corerl.study import curves, evaluation, isolation, profiles, runs, tables, training
+from corerl.study import evaluation, isolation, profiles, runs, tables, training
 from corerl.study.curves import smooth
 from corerl.study.profiles import (
     EVALUATION,
@@ -278,13 +279,8 @@ class Study:
         return runs.trained_seeds(self.runs_dir, name, self.seed_list(seeds), self.seed)
 
     def seed_metrics(self, name: str, *, seeds: Sequence[int] | None = None) -> list[pd.DataFrame]:
-        """The ``metrics.jsonl`` frames of run ``name``'s trained seeds (for ``plots.plot_strategy_shares``)."""
+        """The ``metrics.jsonl`` frames of run ``name``'s trained seeds (what ``corerl.plots`` draws as seed bands)."""
         return [self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)]
-
-    def seed_curves(self, name: str, *, seeds: Sequence[int] | None = None, window: int = 10) -> pd.DataFrame:
-        """The curves of run ``name`` over its trained seeds: each seed smoothed (:func:`smooth`), then
-        per step the mean over seeds and the standard deviation as ``<column>_sd`` (NaN for one seed)."""
-        return curves.seed_curves(self.seed_metrics(name, seeds=seeds), window)
 
     def evaluate_seeds(
         self, name: str, *, seeds: Sequence[int] | None = None, **options: Any

@@ -1,12 +1,8 @@
-"""The training curves of a study's runs for figures: smoothed, and averaged over a run's seeds.
-
-- :func:`smooth`: trailing rolling means of the curves of ``metrics.jsonl``;
-- :func:`seed_curves`: the seeds' mean curves with a ``<column>_sd`` band, which ``corerl.plots`` draws.
-"""
+"""The training curves of a study's runs, smoothed: :func:`smooth`, trailing rolling means of the curves of
+``metrics.jsonl`` (``corerl.plots`` smooths each seed itself with its ``window`` and draws the seeds' band)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,18 +26,3 @@ def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
         if column in smoothed.columns:
             smoothed[column] = smoothed[column].astype(float).rolling(window, min_periods=1).mean()
     return smoothed
-
-
-def seed_curves(frames: Sequence[pd.DataFrame], window: int = 10) -> pd.DataFrame:
-    """The curves of one run's seeds (their ``metrics.jsonl`` frames): each seed smoothed
-    (:func:`smooth`), then per step the mean over seeds and the standard deviation as ``<column>_sd``
-    (NaN for one seed)."""
-    import pandas as pd
-
-    from corerl.collapse import CURVE_COLUMNS
-
-    stacked = pd.concat([smooth(frame, window) for frame in frames], ignore_index=True)
-    columns = [c for c in stacked.columns if c in CURVE_COLUMNS or c.endswith("_mul")]
-    stacked[columns] = stacked[columns].astype(float)
-    grouped = stacked.groupby("step")[columns]
-    return pd.concat([grouped.mean(), grouped.std().add_suffix("_sd")], axis=1).reset_index()

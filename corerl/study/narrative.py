@@ -1,0 +1,197 @@
+"""What a run showed, in sentences computed from its own numbers (the notebooks print them after figures).
+
+Every function reads the same inputs as the figure it follows (a run mapped to its ``metrics.jsonl``
+frame or to its seeds' frames; :mod:`corerl.evaluate` rows; the held-out long-form frame) and returns
+Markdown: one bullet per run, numbers taken from the data, never a fixed text. Seeds are averaged
+step by step, as the figures draw them; "sd" is the standard deviation over seeds.
+
+- :func:`describe_curves`: a metric's start, peak and end per run;
+- :func:`describe_reward_vs_accuracy`: did the reward rise while training-batch accuracy fell;
+- :func:`describe_heldout`: rise, peak and fall of held-out accuracy by :func:`corerl.collapse.heldout_verdict`;
+- :func:`describe_results`: each model against the base model per benchmark, with the seeds' spread;
+- :func:`describe_strategies`: which organism strategies grew and shrank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from corerl.collapse import heldout_verdict
+from corerl.plots import LABELS, long_form, run_key, run_order, strategy_curves
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Runs = Mapping[str, "pd.DataFrame | Sequence[pd.DataFrame]"]
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'s' * (count != 1)}"
+
+
+def _mean_curve(long: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    grouped = long.groupby("step")["value"]
+    return grouped.mean().sort_index(), grouped.std(ddof=1).sort_index()
+
+
+def describe_curves(runs: Runs, column: str, *, window: int = 1) -> str:
+    """Per run: the seed-mean ``column`` at the first and last logged step and its peak.
+
+    >>> import pandas as pd
+    >>> seeds = [pd.DataFrame({"step": [1, 2, 3], "kl": [0.0, 0.4, 0.2]}), pd.DataFrame({"step": [1, 2, 3], "kl": [0.0, 0.2, 0.4]})]
+    >>> print(describe_curves({"entropy": seeds}, "kl"))
+    KL, seed mean:
+    - **entropy** (2 seeds): 0 at step 1 → 0.3 at step 3 (highest 0.3 at step 2; sd over seeds at the end 0.141)
+    """
+    long = long_form(runs, [column], window=window)
+    if long.empty:
+        return f"No run logged {LABELS.get(column, column)}."
+    lines = [
+        f"{LABELS.get(column, column)}, seed mean{f' (rolling mean over {window} steps)' * (window > 1)}:"
+    ]
+    for run in run_order(list(dict.fromkeys(long["run"]))):
+        part = long[long["run"] == run]
+        mean, sd = _mean_curve(part)
+        end_sd = sd.iloc[-1]
+        spread = f"; sd over seeds at the end {end_sd:.3g}" if not math.isnan(end_sd) else ""
+        lines.append(
+            f"- **{run}** ({_seeds(part['seed'].nunique())}): {mean.iloc[0]:.3g} at step {mean.index[0]} → "
+            f"{mean.iloc[-1]:.3g} at step {mean.index[-1]} (highest {mean.max():.3g} at step {mean.idxmax()}{spread})"
+        )
+    return "\n".join(lines)
+
+
+def describe_reward_vs_accuracy(runs: Runs, *, window: int = 1) -> str:
+    """Per run: the change of the mean reward (in the run's own sd, as scales differ) from the first to
+    the last logged step, against the change of the training batch's oracle accuracy.
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"step": [1, 2, 3], "reward_mean": [10.0, 12.0, 14.0], "oracle_accuracy": [0.5, 0.45, 0.4]})
+    >>> print(describe_reward_vs_accuracy({"self-certainty": frame}))
+    - **self-certainty**: mean reward 10 → 14 (+2.4 sd of its own values); oracle accuracy (training batch) 50.0% → 40.0% (-10.0 points): the reward rose while accuracy fell
+    """
+    lines = []
+    for run in run_order(list(runs)):
+        long = long_form({run: runs[run]}, ["reward_mean", "oracle_accuracy"], window=window)
+        reward, _ = _mean_curve(long[long["metric"] == "reward_mean"])
+        accuracy, _ = _mean_curve(long[long["metric"] == "oracle_accuracy"])
+        if reward.empty or accuracy.empty:
+            lines.append(f"- **{run}**: no reward or oracle accuracy logged")
+            continue
+        scale = float(reward.std(ddof=0)) or 1.0
+        reward_change = (reward.iloc[-1] - reward.iloc[0]) / scale
+        accuracy_change = (accuracy.iloc[-1] - accuracy.iloc[0]) * 100
+        if reward_change > 0 and accuracy_change < 0:
+            reading = "the reward rose while accuracy fell"
+        elif reward_change > 0 and accuracy_change > 0:
+            reading = "both rose"
+        else:
+            reading = "the reward did not rise" if reward_change <= 0 else "accuracy did not move"
+        lines.append(
+            f"- **{run}**: mean reward {reward.iloc[0]:.3g} → {reward.iloc[-1]:.3g} ({reward_change:+.2g} sd of its own "
+            f"values); {LABELS['oracle_accuracy']} {accuracy.iloc[0]:.1%} → {accuracy.iloc[-1]:.1%} "
+            f"({accuracy_change:+.1f} points): {reading}"
+        )
+    return "\n".join(lines)
+
+
+def describe_heldout(frame: pd.DataFrame) -> str:
+    """Per method: held-out accuracy at the start, its peak and the end, and the collapse verdict
+    (:func:`corerl.collapse.heldout_verdict`); ``frame`` has columns method, seed, step, accuracy."""
+    values = frame.dropna(subset=["accuracy"])
+    if values.empty:
+        return "No held-out accuracy was logged (train with eval_every > 0)."
+    lines = ["Held-out accuracy, seed mean (rule: `corerl.collapse.heldout_verdict`):"]
+    for method in run_order(list(dict.fromkeys(values["method"]))):
+        verdict = heldout_verdict(values[values["method"] == method])
+        numbers = (
+            f"{verdict.base:.1%} at the start → highest {verdict.peak:.1%} at step {verdict.peak_step} → "
+            f"{verdict.final:.1%} at step {verdict.final_step}"
+        )
+        if verdict.n_seeds < 2:
+            reading = "one seed: no spread to judge a fall by, so no verdict"
+        elif verdict.collapsed:
+            reading = (
+                f"it rose, then fell {verdict.drop * 100:.1f} points, more than the seeds' band "
+                f"({verdict.spread * 100:.1f} points): **collapse**"
+            )
+        elif verdict.rose:
+            reading = f"it rose and did not fall back by more than the seeds' band ({verdict.spread * 100:.1f} points)"
+        elif verdict.base - verdict.final > max(verdict.spread, 0.02):
+            reading = (
+                f"no rise beyond the seeds' band ({verdict.spread * 100:.1f} points); it ended "
+                f"{(verdict.base - verdict.final) * 100:.1f} points below the start"
+            )
+        else:
+            reading = f"no rise beyond the seeds' band ({verdict.spread * 100:.1f} points)"
+        lines.append(f"- **{method}** ({_seeds(verdict.n_seeds)}): {numbers}; {reading}")
+    return "\n".join(lines)
+
+
+def describe_results(results: pd.DataFrame, *, metric: str = "avg@k", baseline: str = "base") -> str:
+    """Per benchmark: each model's ``metric`` (mean ± sd over its seeds) and its difference to ``baseline``;
+    a difference within the model's seed sd is called so.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"benchmark": "organism", "metric": "avg@k", "model": ["base", "gt", "gt-seed1"],
+    ...                      "value": [0.5, 0.7, 0.74]})
+    >>> print(describe_results(rows))
+    **organism**, avg@k (mean ± sd over seeds):
+    - gt: 72.0 ± 2.8 (2 seeds), +22.0 points against base (best)
+    - base: 50.0 (1 seed)
+    """
+    chosen = results[results["metric"] == metric].assign(model=lambda f: f["model"].map(run_key))
+    if chosen.empty:
+        return f"No evaluation with metric {metric!r}."
+    lines = []
+    for benchmark, rows in chosen.groupby("benchmark", sort=False):
+        stats = rows.groupby("model")["value"].agg(["mean", "std", "count"]) * [100, 100, 1]
+        stats = stats.sort_values("mean", ascending=False)
+        lines.append(f"**{benchmark}**, {metric} (mean ± sd over seeds):")
+        base = stats["mean"].get(baseline)
+        for position, (model, row) in enumerate(stats.iterrows()):
+            spread = f" ± {row['std']:.1f}" if not math.isnan(row["std"]) else ""
+            text = f"- {model}: {row['mean']:.1f}{spread} ({_seeds(int(row['count']))})"
+            if base is not None and model != baseline:
+                difference = row["mean"] - base
+                text += f", {difference:+.1f} points against {baseline}"
+                if not math.isnan(row["std"]) and abs(difference) <= row["std"]:
+                    text += " (within the seeds' sd)"
+            best = (
+                position == 0 and len(stats) > 1 and row["mean"] > stats["mean"].iloc[1]
+            )  # a tie has no best
+            lines.append(text + (" (best)" if best else ""))
+    return "\n".join(lines)
+
+
+def describe_strategies(runs: Runs, *, window: int = 1, prefix: str = "strategy/") -> str:
+    """Per run: the strategy shares at the first and last step (seed mean), the largest rise and fall.
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"step": [1, 2], "strategy/worked-correct": [0.4, 0.7], "strategy/template": [0.3, 0.1],
+    ...                       "strategy/other": [0.3, 0.2]})
+    >>> print(describe_strategies({"majority-vote": frame}))
+    - **majority-vote** (1 seed): worked-correct 40% → 70% (+30 points, the largest rise); template 30% → 10% (-20 points, the largest fall); most common at the end: worked-correct
+    """
+    lines = []
+    for run in run_order(list(runs)):
+        mean, _ = strategy_curves(runs[run], window=window, run=run, prefix=prefix)
+        first, last = mean.iloc[0], mean.iloc[-1]
+        change = (last - first).sort_values()
+        grew, shrank = change.index[-1], change.index[0]
+        seeds = 1 if hasattr(runs[run], "columns") else len(runs[run])
+        if change.abs().max() < 0.01:
+            lines.append(
+                f"- **{run}** ({_seeds(seeds)}): no share moved by 1 point or more; most common: {last.idxmax()}"
+            )
+            continue
+        parts = [
+            f"{grew} {first[grew]:.0%} → {last[grew]:.0%} ({change[grew] * 100:+.0f} points, the largest rise)",
+            f"{shrank} {first[shrank]:.0%} → {last[shrank]:.0%} ({change[shrank] * 100:+.0f} points, the largest fall)",
+        ]
+        lines.append(
+            f"- **{run}** ({_seeds(seeds)}): {'; '.join(parts)}; most common at the end: {last.idxmax()}"
+        )
+    return "\n".join(lines)
