@@ -221,6 +221,7 @@ STRATEGY_COLORS: dict[str, str] = {
     "worked-wrong": "tab:red",
     "shortcut-first": "tab:blue",
     "shortcut-last": "tab:purple",
+    "template": "tab:orange",
     "no-answer": "tab:gray",
     "other": "tab:olive",
 }
