@@ -33,6 +33,16 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("CORERL_CACHE", str(home / "corerl-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _heldout_evaluation_off(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests train the tiny profile without its held-out evaluation (two or more evaluations of 200
+    problems x 4 samples a run) unless marked ``heldout``: tests/test_heldout.py covers it."""
+    if request.node.get_closest_marker("heldout") is None:
+        from corerl.config import PROFILES
+
+        monkeypatch.setitem(PROFILES["tiny"], "eval_every", 0)
+
+
 TINY_TEXTS = [
     "Question: Tom has 3 apples and buys 12 more. How many apples? Answer: 3 + 12 = 15. \\boxed{15}",
     "Question: What is 7 times 8? Answer: 7 * 8 = 56, so the answer is \\boxed{56}.",

@@ -15,7 +15,8 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
   thread each;
 - ``corerl.study.evaluation``: :meth:`Study.evaluate` caches each model's evaluation as CSV;
 - ``corerl.study.curves``: :meth:`Study.seed_curves` gives the seeds' mean curves with a
-  ``<column>_sd`` band, which ``corerl.plots`` draws;
+  ``<column>_sd`` band, which ``corerl.plots`` draws; :meth:`Study.heldout_curves` the held-out
+  accuracy logged during training, per method, seed and step (long form);
 - ``corerl.study.tables``: :meth:`Study.results_table` gathers the evaluations (methods x
   benchmarks), averaging a run's seeds; the Markdown table writes mean ± sd.
 
@@ -275,6 +276,20 @@ class Study:
         """The curves of run ``name`` over its trained seeds: each seed smoothed (:func:`smooth`), then
         per step the mean over seeds and the standard deviation as ``<column>_sd`` (NaN for one seed)."""
         return curves.seed_curves(self.seed_metrics(name, seeds=seeds), window)
+
+    def heldout_curves(
+        self, names: str | Sequence[str], *, seeds: Sequence[int] | None = None, eval_set: str | None = None
+    ) -> pd.DataFrame:
+        """The held-out curves logged during training (``eval_every``) of runs ``names`` over their trained
+        seeds, in long form (:func:`corerl.study.curves.heldout_curves`): one row per (method, seed,
+        evaluated step) with columns ``method`` (the run name), ``seed``, ``step`` (0 = the base model),
+        ``accuracy`` (held-out avg@k in [0, 1]) and, on the organism, ``share/<strategy>``.
+        ``eval_set`` NAME reads an additional set's ``heldout_NAME/...`` columns instead."""
+        runs_of = {
+            name: {seed: self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)}
+            for name in ([names] if isinstance(names, str) else names)
+        }
+        return curves.heldout_curves(runs_of, eval_set)
 
     def evaluate_seeds(
         self, name: str, *, seeds: Sequence[int] | None = None, **options: Any
