@@ -106,6 +106,18 @@ def test_bad_evaluation_settings_are_refused_before_a_model_loads(tmp_path) -> N
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
+def test_the_train_command_sets_eval_every(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import corerl.engine
+    from corerl.cli import main
+
+    seen = []
+    monkeypatch.setattr(corerl.engine, "train", lambda config, resume=False: seen.append(config) or tmp_path)
+    assert main(["train", "--eval-every", "5", "--out", str(tmp_path)]) == 0
+    assert main(["train", "--eval-every", "0", "--out", str(tmp_path)]) == 0
+    assert main(["train", "--out", str(tmp_path)]) == 0
+    assert [config.eval_every for config in seen] == [5, 0, 10]
+
+
 def test_the_evaluation_leaves_every_random_generator_as_it_found_it() -> None:
     random.seed(1), numpy.random.seed(1), torch.manual_seed(1)
     expected = (random.random(), numpy.random.random(), torch.rand(1).item())

@@ -16,8 +16,8 @@ token cap, batch size; temperature 0.8, ``corerl.evaluate.evaluate``'s default):
 first ``eval_size`` problems of the organism's held-out split, elsewhere the first ``eval_size``
 questions of MATH-500; ``eval_samples`` samples each, the run's prompt template, sampling seed = the
 run's seed. So on the tiny profile with the defaults (200 problems x 4 samples) step 0 of a run equals
-``corerl evaluate`` of its base model with the run's seed, the base row of the study's results table
-for the study's seed. The evaluation runs :func:`corerl.evaluate.evaluate` on the trainer's own model
+the study's evaluation of its base model with the run's seed (``Study.evaluate_base``, the base row of
+the results table, for the run of the study's own seed). The evaluation runs :func:`corerl.evaluate.evaluate` on the trainer's own model
 (never a second load): on Unsloth between ``FastLanguageModel.for_inference`` and ``for_training``,
 otherwise in ``model.eval()`` (restored after). On a GPU profile the batch is at most a training
 step's rollouts, a batch the run already holds in memory.
