@@ -6,7 +6,8 @@
 Loads the organism's base model as a tiny-profile run does (``corerl.engine.model.load_model``), then
 times ``evaluate_policy`` on the tiny profile's held-out set (``eval_size`` problems x ``eval_samples``
 samples, the study's token cap and batch) ``--repeats`` times on ``--threads`` torch threads, and
-prints the seconds of each and the accuracy (the same every time: the evaluation seeds itself).
+prints the wall and CPU seconds of each (the CPU seconds are what an idle core would take; on a shared
+machine the wall time is longer) and the accuracy (the same every time: the evaluation seeds itself).
 """
 
 from __future__ import annotations
@@ -38,17 +39,20 @@ def main() -> int:
     config = make_config("tiny", organism_prior=args.prior, model=str(ensure_base_model(args.prior)))
     model, tokenizer, _ = load_model(config, choose_backend(config))
     sets = heldout_sets(config)
-    seconds, accuracies = [], []
+    seconds, processor, accuracies = [], [], []
     for _ in range(args.repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         figures = evaluate_policy(model, tokenizer, sets, config)
         seconds.append(time.perf_counter() - started)
+        processor.append(time.process_time() - started_cpu)
         accuracies.append(figures["heldout/accuracy"])
     print(
         f"held-out evaluation, {args.prior} base, {config.eval_size} problems x {config.eval_samples} samples "
-        f"({sampling_settings(config)}), {args.threads} thread(s): "
+        f"({sampling_settings(config)}), {args.threads} thread(s): wall "
         + ", ".join(f"{value:.2f}" for value in seconds)
-        + f" s (median {statistics.median(seconds):.2f} s); accuracy {accuracies[0]:.4f}"
+        + f" s (median {statistics.median(seconds):.2f}); CPU "
+        + ", ".join(f"{value:.2f}" for value in processor)
+        + f" s (median {statistics.median(processor):.2f}); accuracy {accuracies[0]:.4f}"
         + ("" if len(set(accuracies)) == 1 else f" NOT REPEATED: {accuracies}")
     )
     return 0

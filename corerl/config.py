@@ -299,7 +299,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "questions_per_step": 4,
         "beta": 0.0,
         # Held-out curve on the study's evaluation set (200 held-out problems x 4 samples at T = 0.8):
-        # about 3 s an evaluation on one thread (benchmarks/heldout.py), 6 in a 50-step run.
+        # 5.1-6.0 s of CPU an evaluation on one thread (18-26 s wall on this project's loaded 2-core
+        # machine; python benchmarks/heldout.py), 6 in a 50-step run: about as much again as the 50
+        # steps themselves (~0.6 s each, issue 20).
         "eval_every": 10,
     },
     # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
