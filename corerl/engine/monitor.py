@@ -5,8 +5,8 @@
 rollouts, rewards and pseudo-labels with the ground truth. Nothing it computes is fed back to
 training. ``RunLogCallback`` appends one JSON line per optimizer step to ``metrics.jsonl`` (flushed at
 once, so a killed run keeps every finished step; with held-out evaluation on, ``corerl.engine.heldout``
-adds a step-0 row and held-out columns on the rows of the steps it evaluates), writes a few ``samples.jsonl`` rows every K steps
-(each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
+adds a step-0 row and held-out columns on the rows of the steps it evaluates), writes a few
+``samples.jsonl`` rows every K steps (each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
 With ``strategies=True`` (the training data is the organism) each step also logs the share of every
 organism strategy among all rollouts, ``strategy/<name>`` (``corerl.organism.strategies``): monitoring
 only, read against the ground truth like the oracle accuracy.
