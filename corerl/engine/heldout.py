@@ -17,10 +17,15 @@ first ``eval_size`` problems of the organism's held-out split, elsewhere the fir
 questions of MATH-500; ``eval_samples`` samples each, the run's prompt template, sampling seed = the
 run's seed. So on the tiny profile with the defaults (200 problems x 4 samples) step 0 of a run equals
 the study's evaluation of its base model with the run's seed (``Study.evaluate_base``, the base row of
-the results table, for the run of the study's own seed). The evaluation runs :func:`corerl.evaluate.evaluate` on the trainer's own model
-(never a second load): on Unsloth between ``FastLanguageModel.for_inference`` and ``for_training``,
-otherwise in ``model.eval()`` (restored after). On a GPU profile the batch is at most a training
-step's rollouts, a batch the run already holds in memory.
+the results table, for the run of the study's own seed). The evaluation runs
+:func:`corerl.evaluate.evaluate` on the trainer's own model (never a second load): on Unsloth between
+``FastLanguageModel.for_inference`` and ``for_training``, otherwise in ``model.eval()`` (restored
+after). On a GPU profile the batch is at most a training step's rollouts, a batch the run already
+holds in memory. The evaluation time counts in the ``time`` column (wall clock of the run); the step-0
+row's ``time`` is the evaluation's own.
+
+Departure: the papers evaluate their checkpoints on the full benchmarks after training; here the curve
+is a fixed subsample (``eval_size``), evaluated during training, with the study's settings.
 
 Isolation: the evaluation draws from its own random state. The torch (CPU and CUDA), Python and NumPy
 generators are saved before it and restored after, and it seeds its sampling from the run's seed, so a
