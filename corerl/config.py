@@ -300,8 +300,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "beta": 0.0,
         # Held-out curve on the study's evaluation set (200 held-out problems x 4 samples at T = 0.8):
         # 5.1-6.0 s of CPU an evaluation on one thread (18-26 s wall on this project's loaded 2-core
-        # machine; python benchmarks/heldout.py), 6 in a 50-step run: about as much again as the 50
-        # steps themselves (~0.6 s each, issue 20).
+        # machine; python benchmarks/heldout.py), 6 in a 50-step run: a default majority-vote run took
+        # 60 s of CPU with them and 33 s without (178 s and 92 s wall, same weights), 2026-12-06.
         "eval_every": 10,
     },
     # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
