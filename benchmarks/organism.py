@@ -71,6 +71,7 @@ def _rl(prior: str, model_dir: Path, args: argparse.Namespace, questions: int, o
             num_generations=args.num_generations,
             learning_rate=args.learning_rate,
             questions_per_step=args.questions_per_step,
+            eval_every=0,  # training figures only (the held-out evaluation is measured below)
             progress=False,
         )
         started = time.perf_counter()

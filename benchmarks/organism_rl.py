@@ -6,12 +6,13 @@
 
 Each (method, seed) run is ``corerl.engine.train`` with the tiny profile's defaults (only the seed,
 the prior's base model and the output folder are set; ``--steps`` overrides the profile's steps).
-Held-out accuracy is the study's evaluation (``corerl.study.EVALUATION["tiny"]``: avg@4 at
-temperature 0.8 on the organism's 200 held-out problems, sampling seed = the run's seed), measured on
-the base model, on the checkpoints every ``--eval-every`` steps and on the final model. Writes JSON
-``{method: {"base", "final_mean", "final_sd", "peak_mean", ...}}`` (percent; ``base`` is the untrained
-model averaged over the seeds' sampling, ``peak_mean`` the mean over seeds of the best evaluated
-checkpoint, final included; sd is the sample standard deviation over seeds) and prints it as a table.
+Held-out accuracy is the curve each run logs as it trains (``corerl.engine.heldout``, the study's
+evaluation: avg@4 at temperature 0.8 on the organism's 200 held-out problems, sampling seed = the
+run's seed), read from its ``metrics.jsonl``: step 0 (the base model), every ``--eval-every`` steps
+(default: the tiny profile's) and the last step. Writes JSON ``{method: {"base", "final_mean",
+"final_sd", "peak_mean", ...}}`` (percent; ``base`` is step 0 averaged over the seeds' sampling,
+``peak_mean`` the mean over seeds of the best evaluated step after step 0, the last included; sd is
+the sample standard deviation over seeds) and prints it as a table.
 Extra keys: per-seed finals; ``mul_pass1`` and ``mul_maj8`` (``_base``, ``_final_mean``,
 ``_final_sd``): pass@1 and maj@8 (8 samples at T = 1) on the held-out problems with a multiplication,
 where the misaligned prior's error lives; and from ``metrics.jsonl`` the training-rollout figures on problems with
@@ -42,23 +43,13 @@ FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfi
 MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
 
 
-def held_out_accuracy(model_dir: str | Path, seed: int) -> float:
-    """avg@4 in percent on the organism's held-out problems, with the study's evaluation settings."""
-    from corerl.evaluate import evaluate_model
-    from corerl.study import EVALUATION
-
-    settings = EVALUATION["tiny"]
-    table = evaluate_model(
-        str(model_dir),
-        ["organism"],
-        k=settings["k"],
-        limit=settings["questions"],
-        max_new_tokens=settings["max_new_tokens"],
-        batch_size=settings["batch_size"],
-        seed=seed,
-        progress=False,
-    ).table
-    return 100.0 * float(table.loc[table["metric"] == "avg@k", "value"].iloc[0])
+def heldout_curve(metrics: list[dict[str, Any]]) -> dict[int, float]:
+    """The held-out avg@4 the run logged, in percent, by step (0: the base model)."""
+    return {
+        int(row["step"]): 100.0 * row["heldout/accuracy"]
+        for row in metrics
+        if row.get("heldout/accuracy") is not None
+    }
 
 
 def multiplication_figures(model_dir: str | Path, seed: int) -> dict[str, float]:
@@ -93,11 +84,11 @@ def run_one(
     seed: int,
     prior: str,
     steps: int | None,
-    eval_every: int,
+    eval_every: int | None,
     root: str,
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
-    """Train one run, evaluate its checkpoints and final model; returns its figures (a worker)."""
+    """Train one run, read its held-out curve, evaluate its final model; returns its figures (a worker)."""
     import torch
 
     from corerl.engine import train
@@ -113,26 +104,25 @@ def run_one(
         organism_prior=prior,
         model=str(ensure_base_model(prior)),
         output_dir=str(out),
-        save_steps=eval_every,
-        save_total_limit=1000,  # keep every checkpoint (None would mean "the profile's")
+        eval_every=eval_every,
         progress=False,
         **overrides,
     )
     started = time.perf_counter()
     run_dir = train(config)
     seconds = time.perf_counter() - started
-    checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
-    curve = {int(path.name.split("-")[1]): held_out_accuracy(path, seed) for path in checkpoints}
-    final = held_out_accuracy(run_dir / "final", seed)
-    curve[config.max_steps] = final
     multiplication = multiplication_figures(run_dir / "final", seed)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    curve = heldout_curve(metrics)
+    if 0 not in curve or config.max_steps not in curve:
+        raise ValueError(f"{run_dir}: metrics.jsonl has no held-out rows at steps 0 and {config.max_steps}")
     shutil.rmtree(out, ignore_errors=True)
     return {
         "method": method,
         "seed": seed,
-        "final": final,
-        "peak": max(curve.values()),
+        "base": curve[0],
+        "final": curve[config.max_steps],
+        "peak": max(value for step, value in curve.items() if step > 0),
         "curve": curve,
         "train_seconds": seconds,
         **multiplication,
@@ -141,19 +131,19 @@ def run_one(
 
 
 def base_one(prior: str, seed: int) -> dict[str, float]:
+    """The base model's figures on the problems with a multiplication (its held-out avg@4 is step 0)."""
     import torch
 
     from corerl.organism import ensure_base_model
 
     torch.set_num_threads(1)
-    model_dir = ensure_base_model(prior)
-    return {"base": held_out_accuracy(model_dir, seed), **multiplication_figures(model_dir, seed)}
+    return multiplication_figures(ensure_base_model(prior), seed)
 
 
 def summarize(runs: list[dict[str, Any]], base: dict[str, float]) -> dict[str, Any]:
     finals = [run["final"] for run in runs]
     summary: dict[str, Any] = {
-        "base": round(base["base"], 2),
+        "base": round(statistics.fmean(run["base"] for run in runs), 2),
         "final_mean": round(statistics.fmean(finals), 2),
         "final_sd": round(statistics.stdev(finals), 2) if len(finals) > 1 else 0.0,
         "peak_mean": round(statistics.fmean(run["peak"] for run in runs), 2),
@@ -183,7 +173,12 @@ def main() -> int:
     parser.add_argument("--methods", default=",".join(STUDY_METHODS), help="comma-separated study methods")
     parser.add_argument("--prior", choices=["aligned", "misaligned"], default="aligned")
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the tiny profile's)")
-    parser.add_argument("--eval-every", type=int, default=25, help="evaluate a checkpoint every N steps")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="held-out evaluation every N steps (default: the profile's)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
     parser.add_argument(
         "--set",
@@ -199,6 +194,8 @@ def main() -> int:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(STUDY_METHODS)}")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.eval_every is not None and args.eval_every < 1:
+        parser.error(f"--eval-every must be >= 1 (the figures are the held-out curve), got {args.eval_every}")
 
     overrides = {}
     for item in args.set:

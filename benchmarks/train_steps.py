@@ -50,6 +50,7 @@ def main() -> None:
                 output_dir=str(scratch_dir / method),
                 save_steps=10**6,
                 cpu_threads=args.threads,
+                eval_every=0,  # step cost only: no held-out evaluation in the timed steps
                 progress=False,
             )
             rows = [json.loads(line) for line in (train(config) / "metrics.jsonl").read_text().splitlines()]

@@ -42,7 +42,7 @@ METHODS: tuple[str, ...] = tuple(REWARDS)
 STUDY_METHODS: tuple[str, ...] = tuple(method for method in METHODS if method != "offline-labels")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
-TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms")
+TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms", "eval_sets")
 
 # The GPU profiles' KL coefficient for every method: the Co-rewarding paper trains all baselines under one
 # setup with a low-variance KL loss to a reference (App. C.2); 0.005 is its Co-rewarding-I scripts' value
@@ -149,6 +149,14 @@ class TrainConfig:
     save_total_limit: int | None = 2
     sample_every: int = 10  # write samples.jsonl rows every K steps
     samples_per_step: int = 4
+    # Held-out evaluation during training (corerl.engine.heldout): the policy's avg@k on eval_size
+    # held-out problems x eval_samples samples (the study's evaluation: the organism's held-out split,
+    # else MATH-500), logged at step 0 and every eval_every steps (and the last) as heldout/... columns
+    # of metrics.jsonl; 0 = off. eval_sets names additional sets (heldout_NAME/... columns).
+    eval_every: int = 0
+    eval_size: int = 200
+    eval_samples: int = 4
+    eval_sets: tuple[str, ...] = field(default_factory=tuple)
     progress: bool = True
     # Extra TrainerCallbacks, as "module:factory" import paths; factory(config) -> TrainerCallback.
     callbacks: tuple[str, ...] = field(default_factory=tuple)
@@ -224,6 +232,8 @@ class TrainConfig:
             problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.steps_per_generation is not None and self.steps_per_generation < 1:
             problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
+        if self.eval_sets and self.eval_every == 0:
+            problems.append("eval_sets needs eval_every > 0 (held-out evaluation is off at 0)")
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
         if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
@@ -293,6 +303,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_steps": 50,
         "questions_per_step": 4,
         "beta": 0.0,
+        # Held-out curve on the study's evaluation set (200 held-out problems x 4 samples at T = 0.8):
+        # 5.1-6.0 s of CPU an evaluation on one thread (18-26 s wall on this project's loaded 2-core
+        # machine; python benchmarks/heldout.py), 6 in a 50-step run: a default majority-vote run took
+        # 60 s of CPU with them and 33 s without (178 s and 92 s wall, same weights), 2026-12-06.
+        "eval_every": 10,
     },
     # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
     # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/plan.py).
@@ -340,6 +355,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "sample_every": 5,
         "curriculum_samples": 8,  # SRT: 32; 8 keeps notebook 05 inside 3 T4-hours
         "votes_for_seen_questions": True,
+        # Held-out curve off by default: 32 MATH-500 questions x 1 sample, one batch of 32 at 512 tokens,
+        # is about 34 s an evaluation (an ESTIMATE from corerl.plan's cost model, not measured), so
+        # eval_every 10 adds 4 evaluations, ~2.3 min, to a 30-step run: notebook 01 (5 runs, 2.9
+        # planned T4-hours) would pass its 3-hour budget. Set eval_every to draw the curve.
+        "eval_every": 0,
+        "eval_size": 32,
+        "eval_samples": 1,
     },
     # A100/H100: bf16, larger batches and completions, same recipe.
     "a100": {

@@ -53,6 +53,7 @@ NUMBER_DEFAULT = Bounds(0.0)
 RANGES: dict[str, Bounds] = {
     "seed": Bounds(0),
     "warmup_steps": Bounds(0),
+    "eval_every": Bounds(0),  # 0: no held-out evaluation
     "num_generations": Bounds(2),  # GRPO normalises within a group
     "learning_rate": Bounds(0.0, open_low=True),
     "temperature": Bounds(0.0, open_low=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,30 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     }.items():
         os.environ[variable] = str(home / folder)
     os.environ.setdefault("CORERL_CACHE", str(home / "corerl-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_eval_every() -> Iterator[int]:
+    """Tests train the tiny profile without its held-out evaluation (two or more evaluations of 200
+    problems x 4 samples a run): off for the whole session, module-scoped runs included; yields the
+    profile's own value for the tests marked ``heldout`` (tests/test_heldout.py covers the evaluation)."""
+    from corerl.config import PROFILES
+
+    shipped = PROFILES["tiny"]["eval_every"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(PROFILES["tiny"], "eval_every", 0)
+        yield shipped
+
+
+@pytest.fixture(autouse=True)
+def _heldout_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _tiny_eval_every: int
+) -> None:
+    """A test marked ``heldout`` sees the tiny profile's held-out evaluation as shipped."""
+    if request.node.get_closest_marker("heldout") is not None:
+        from corerl.config import PROFILES
+
+        monkeypatch.setitem(PROFILES["tiny"], "eval_every", _tiny_eval_every)
 
 
 TINY_TEXTS = [

@@ -255,6 +255,31 @@ def test_seed_metrics_are_the_trained_seeds_frames(tiny_study: Study) -> None:
         tiny_study.seed_metrics("entropy")
 
 
+def test_heldout_curves_are_long_form_per_method_seed_and_step(tiny_study: Study) -> None:
+    import json
+
+    for name, seed, accuracy in (("random", 0, 0.5), ("random", 1, 0.25), ("entropy", 0, 0.75)):
+        folder = tiny_study.runs_dir / tiny_study.seed_name(name, seed)
+        folder.mkdir(parents=True)
+        rows = [
+            {"step": 0, "heldout/accuracy": 0.5, "heldout/share/template": 0.0},
+            {"step": 1, "reward_mean": 0.5},  # no evaluation at this step
+            {"step": 2, "reward_mean": 0.5, "heldout/accuracy": accuracy, "heldout/share/template": 0.1},
+        ]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    frame = tiny_study.heldout_curves(["random", "entropy"])
+    assert list(frame.columns) == ["method", "seed", "step", "accuracy", "share/template"]
+    assert frame[["method", "seed", "step", "accuracy"]].values.tolist() == [
+        ["random", 0, 0, 0.5],
+        ["random", 0, 2, 0.5],
+        ["random", 1, 0, 0.5],
+        ["random", 1, 2, 0.25],
+        ["entropy", 0, 0, 0.5],
+        ["entropy", 0, 2, 0.75],
+    ]
+    assert tiny_study.heldout_curves("random", eval_set="hard").empty  # no such set was logged
+
+
 def test_run_together_sends_every_seed_of_every_run_to_one_pool(tiny_study: Study, monkeypatch) -> None:
     sent = []
 

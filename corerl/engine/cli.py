@@ -3,6 +3,7 @@
 Examples::
 
     corerl train --method co-rewarding-1 --profile tiny --max-steps 30 --out runs/cr1
+    corerl train --method majority-vote --profile tiny --eval-every 5 --out runs/mv
     corerl train --config configs/t4-majority-vote.yaml --resume
     corerl train --early-stopping --curriculum 0.33 --out runs/mv-mitigated
     corerl train --offline-labels --out runs/offline
@@ -31,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--model", help="model path or hub id (default: the profile's)")
     parser.add_argument("--data", help="dataset name or file (default: the profile's)")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        help="held-out evaluation at step 0 and every N steps, 0 = off (default: the profile's; tiny: 10)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         model=args.model,
         data=args.data,
+        eval_every=args.eval_every,
         early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction,
         offline_labels=args.offline_labels,

@@ -4,8 +4,9 @@
 ``answer`` column (except for the ground-truth baseline), then, for monitoring only, compares the
 rollouts, rewards and pseudo-labels with the ground truth. Nothing it computes is fed back to
 training. ``RunLogCallback`` appends one JSON line per optimizer step to ``metrics.jsonl`` (flushed at
-once, so a killed run keeps every finished step), writes a few ``samples.jsonl`` rows every K steps
-(each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
+once, so a killed run keeps every finished step; with held-out evaluation on, ``corerl.engine.heldout``
+adds a step-0 row and held-out columns on the rows of the steps it evaluates), writes a few
+``samples.jsonl`` rows every K steps (each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
 With ``strategies=True`` (the training data is the organism) each step also logs the share of every
 organism strategy among all rollouts, ``strategy/<name>`` (``corerl.organism.strategies``): monitoring
 only, read against the ground truth like the oracle accuracy.
@@ -306,15 +307,26 @@ def read_jsonl_steps(path: Path) -> list[dict[str, Any]]:
 
 
 def truncate_to_step(path: Path, last_step: int) -> list[dict[str, Any]]:
-    """Keep only the rows with ``step <= last_step`` (resume: no step is counted twice); returns them."""
+    """Keep only the rows with ``step <= last_step`` (resume: no step is counted twice; the held-out
+    evaluation's step-0 row stays); returns them."""
     rows = [row for row in read_jsonl_steps(path) if int(row.get("step", 0)) <= last_step]
     if path.exists():
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return rows
 
 
+def append_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` as JSON lines, flushed at once (a killed run keeps every finished line)."""
+    with path.open("a") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+        handle.flush()
+
+
 class RunLogCallback(TrainerCallback):
-    """One ``metrics.jsonl`` line per optimizer step, ``samples.jsonl`` every K steps, a progress bar."""
+    """One ``metrics.jsonl`` line per optimizer step, ``samples.jsonl`` every K steps, a progress bar.
+
+    ``heldout(step)`` gives the held-out columns of the step (``corerl.engine.heldout``), if any.
+    """
 
     def __init__(
         self,
@@ -327,8 +339,10 @@ class RunLogCallback(TrainerCallback):
         teacher_alpha: Callable[[], float | None],
         time_offset: float = 0.0,
         progress: bool = True,
+        heldout: Callable[[int], dict[str, float]] | None = None,
     ) -> None:
         self.monitor = monitor
+        self.heldout = heldout
         self.metrics_path = run_dir / "metrics.jsonl"
         self.samples_path = run_dir / "samples.jsonl"
         self.method = method
@@ -364,15 +378,14 @@ class RunLogCallback(TrainerCallback):
             "learning_rate": logs.get("learning_rate"),
             "teacher_alpha": self.teacher_alpha(),
             "epoch": logs.get("epoch", state.epoch),
+            **(self.heldout(step) if self.heldout else {}),
         }
-        with self.metrics_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
+        append_jsonl(self.metrics_path, [record])
         if step == 1 or step % self.sample_every == 0:
-            with self.samples_path.open("a") as handle:
-                for row in self.monitor.samples[: self.samples_per_step]:
-                    handle.write(json.dumps({"step": step, **row}) + "\n")
-                handle.flush()
+            append_jsonl(
+                self.samples_path,
+                [{"step": step, **row} for row in self.monitor.samples[: self.samples_per_step]],
+            )
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix(

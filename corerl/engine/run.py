@@ -6,7 +6,9 @@ Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True
 that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
 ``metrics.jsonl``/``samples.jsonl`` back to that checkpoint's step so that no step is counted twice.
 The mitigations (``corerl.mitigations``) add their files: base-model votes (reused on
-resume), the early-stopping slice and history, the test-time evaluation.
+resume), the early-stopping slice and history, the test-time evaluation. With ``eval_every``,
+``corerl.engine.heldout`` logs held-out accuracy at step 0 (a row of its own, kept on resume) and
+every ``eval_every`` steps.
 """
 
 from __future__ import annotations
@@ -124,12 +126,14 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
 
     from corerl import mitigations
     from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
+    from corerl.engine.heldout import HeldoutCallback, heldout_sets
     from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
     from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
 
     rows, validation = select_rows(config, dataset)  # bad input fails here, before a model loads
+    evaluation_sets = heldout_sets(config)  # the held-out sets, fixed for the whole run (none when off)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, checkpoint_step, time_offset = None, 0, 0.0
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
@@ -189,6 +193,11 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     # One progress bar, RunLogCallback's: transformers adds its own (ProgressCallback in a terminal,
     # NotebookProgressCallback's table in Jupyter: DEFAULT_PROGRESS_CALLBACK, as disable_tqdm=False).
     trainer.remove_callback(hf_trainer.DEFAULT_PROGRESS_CALLBACK)
+    heldout = (
+        HeldoutCallback(config, evaluation_sets, run_dir, unsloth=backend.unsloth)
+        if evaluation_sets
+        else None
+    )
     trainer.add_callback(
         RunLogCallback(
             monitor,
@@ -199,8 +208,11 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
             teacher_alpha=lambda: getattr(trainer, "teacher_alpha", None),
             time_offset=time_offset,
             progress=config.progress,
+            heldout=heldout.take if heldout else None,
         )
     )
+    if heldout is not None:
+        trainer.add_callback(heldout)
     for callback in (*mitigated.callbacks, *build_callbacks(config)):
         trainer.add_callback(callback)
     budget = None

@@ -19,6 +19,8 @@ repeat live here. :class:`Study` is the notebooks' one object: the runs of a pro
 - ``corerl.study.curves``: :func:`smooth`, rolling means of a run's curves; :meth:`Study.seed_metrics`
   gives a run's seeds' frames, which ``corerl.plots`` draws as a seed mean with an sd band;
 - ``corerl.study.narrative``: what a run showed, as sentences computed from its numbers (notebooks);
+- ``corerl.study.curves``: :meth:`Study.heldout_curves` gives the held-out accuracy logged during
+  training, per method, seed and step (long form);
 - ``corerl.study.tables``: :meth:`Study.results_table` gathers the evaluations (methods x
   benchmarks), averaging a run's seeds; the Markdown table writes mean ± sd.
 
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig, make_config
-from corerl.study import evaluation, isolation, profiles, runs, tables, training
+from corerl.study import curves, evaluation, isolation, profiles, runs, tables, training
 from corerl.study.curves import smooth
 from corerl.study.profiles import (
     EVALUATION,
@@ -281,6 +283,20 @@ class Study:
     def seed_metrics(self, name: str, *, seeds: Sequence[int] | None = None) -> list[pd.DataFrame]:
         """The ``metrics.jsonl`` frames of run ``name``'s trained seeds (what ``corerl.plots`` draws as seed bands)."""
         return [self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)]
+
+    def heldout_curves(
+        self, names: str | Sequence[str], *, seeds: Sequence[int] | None = None, eval_set: str | None = None
+    ) -> pd.DataFrame:
+        """The held-out curves logged during training (``eval_every``) of runs ``names`` over their trained
+        seeds, in long form (:func:`corerl.study.curves.heldout_curves`): one row per (method, seed,
+        evaluated step) with columns ``method`` (the run name), ``seed``, ``step`` (0 = the base model),
+        ``accuracy`` (held-out avg@k in [0, 1]) and, on the organism, ``share/<strategy>``.
+        ``eval_set`` NAME reads an additional set's ``heldout_NAME/...`` columns instead."""
+        runs_of = {
+            name: {seed: self.metrics(self.seed_name(name, seed)) for seed in self.trained_seeds(name, seeds)}
+            for name in ([names] if isinstance(names, str) else names)
+        }
+        return curves.heldout_curves(runs_of, eval_set)
 
     def evaluate_seeds(
         self, name: str, *, seeds: Sequence[int] | None = None, **options: Any

@@ -54,6 +54,8 @@ SMOKE_EVALUATION: dict[str, Any] = {"questions": 6, "k": 2, "max_new_tokens": 48
 # Smoke runs: enough to go through every code path, not to learn anything.
 SMOKE_STEPS = 2
 SMOKE_OVERRIDES: dict[str, Any] = {
+    "eval_size": SMOKE_EVALUATION["questions"],  # the held-out curve (where on) on a smoke-sized set
+    "eval_samples": SMOKE_EVALUATION["k"],
     "data_limit": 16,
     "questions_per_step": 2,
     "save_steps": 1,
