@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from corerl.config_checks import short_repr
 from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS
 
@@ -219,6 +220,10 @@ class TrainConfig:
             problems.append(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.steps_per_generation is not None and self.steps_per_generation < 1:
             problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
+        if self.load_in_4bit and self.use_cpu:
+            problems.append(
+                "load_in_4bit needs a CUDA GPU (bitsandbytes); with use_cpu: true set load_in_4bit: false"
+            )
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
         if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
@@ -260,6 +265,12 @@ class TrainConfig:
         if self.test_time_training and self.method == "ground-truth":
             problems.append(
                 "test_time_training trains a label-free method; ground-truth would read test labels"
+            )
+        period = (self.steps_per_generation or 1) * self.num_iterations
+        if self.early_stopping and self.early_stopping_eval_steps % period:
+            problems.append(  # its best checkpoints must fall where no rollout is buffered (exact resume)
+                f"early_stopping_eval_steps ({self.early_stopping_eval_steps}) must be a multiple of the "
+                f"optimizer steps per generation batch (steps_per_generation x num_iterations = {period})"
             )
         if self.test_time_training and self.early_stopping:
             problems.append("test_time_training cannot use early_stopping: it would score on test labels")
@@ -361,8 +372,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def _check_keys(values: dict[str, Any], source: str) -> None:
-    unknown = sorted(set(values) - FIELD_NAMES)
+def _check_keys(values: dict[Any, Any], source: str) -> None:
+    unknown = sorted(
+        short_repr(key) if not isinstance(key, str) else key for key in set(values) - FIELD_NAMES
+    )
     if unknown:
         raise ValueError(f"{source}: unknown config key(s) {', '.join(unknown)}")
 
@@ -373,10 +386,15 @@ def make_config(profile: str = "tiny", **overrides: Any) -> TrainConfig:
     >>> make_config("a100", method="random", seed=3).seed
     3
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     values = {key: value for key, value in overrides.items() if value is not None}
     _check_keys(values, "overrides")
+    return _preset(profile, values)
+
+
+def _preset(profile: Any, values: dict[str, Any]) -> TrainConfig:
+    """``profile``'s preset with ``values`` over it (a None value replaces the preset's)."""
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ValueError(f"unknown profile {short_repr(profile)} (choose from {', '.join(PROFILES)})")
     return TrainConfig(**{**PROFILES[profile], **values, "profile": profile})
 
 
@@ -397,13 +415,28 @@ def load_config(path_or_profile: str | Path = "tiny", **overrides: Any) -> Train
         raise FileNotFoundError(
             f"{path}: no such config file (and not a profile name: {', '.join(PROFILES)})"
         )
-    values = yaml.safe_load(path.read_text()) or {}
+    values = read_yaml(path.read_text(), str(path)) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config file must be a YAML mapping of TrainConfig fields")
     _check_keys(values, str(path))
+    # An explicit ``key: null`` in the file clears the profile's value; None keyword overrides are ignored.
     values.update({key: value for key, value in overrides.items() if value is not None})
     profile = values.pop("profile", "tiny")
-    return make_config(profile, **values)
+    try:
+        return _preset(profile, values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` of ``text``, its syntax errors as one ValueError naming ``source`` and the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{source}: not valid YAML{where} ({problem})") from None
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -421,7 +454,7 @@ def to_yaml(config: TrainConfig) -> str:
 
 def from_yaml(text: str) -> TrainConfig:
     """The config a ``to_yaml`` text describes (all fields explicit, so no preset is re-applied)."""
-    values = yaml.safe_load(text)
+    values = read_yaml(text, "config")
     if not isinstance(values, dict):
         raise ValueError("a config must be a YAML mapping of TrainConfig fields")
     _check_keys(values, "config")
@@ -442,7 +475,7 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """
     before, after = to_dict(saved), to_dict(current)
     return [
-        f"{name}: {before[name]!r} -> {after[name]!r}"
+        f"{name}: {short_repr(before[name])} -> {short_repr(after[name])}"
         for name in before
         if before[name] != after[name] and name not in SESSION_FIELDS
     ]

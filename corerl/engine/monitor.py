@@ -23,6 +23,7 @@ the gathered batch, so it is the same on one process and on several.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -36,6 +37,8 @@ from corerl.collapse import read_jsonl
 from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
+
+logger = logging.getLogger(__name__)
 
 CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty", "self-verify", "self-verify-vote"})
 
@@ -305,12 +308,55 @@ def read_jsonl_steps(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path) if path.exists() else []
 
 
+def logged_step(row: dict[str, Any]) -> int | None:
+    """A log row's step as an int (an integral float too), None when it is missing, null, negative or
+    not an integer (a hand-edited or foreign line).
+
+    >>> logged_step({"step": 3}), logged_step({"step": 3.0}), logged_step({"step": None}), logged_step({"step": "3"})
+    (3, 3, None, None)
+    """
+    step = row.get("step")
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None
+
+
+def first_duplicated_step(rows: list[dict[str, Any]]) -> int | None:
+    """The smallest step that more than one ``metrics.jsonl`` row names (each step, 0 included: the
+    held-out evaluation's own row, is logged once), None when none is."""
+    seen: set[int] = set()
+    duplicated = [
+        step for row in rows if (step := logged_step(row)) is not None and (step in seen or seen.add(step))
+    ]
+    return min(duplicated, default=None)
+
+
 def truncate_to_step(path: Path, last_step: int) -> list[dict[str, Any]]:
-    """Keep only the rows with ``step <= last_step`` (resume: no step is counted twice); returns them."""
-    rows = [row for row in read_jsonl_steps(path) if int(row.get("step", 0)) <= last_step]
+    """Keep only the rows with an integer ``step <= last_step`` (resume: no step is counted twice);
+    returns them. A row whose step is missing, null or not an integer is dropped with a warning
+    naming the file and the value (the readers refuse such a log)."""
+    rows = []
+    for number, row in enumerate(read_jsonl_steps(path), start=1):
+        step = logged_step(row)
+        if step is None:
+            logger.warning(
+                "%s: dropping row %d, whose step %r is not an integer", path, number, row.get("step")
+            )
+        elif step <= last_step:
+            rows.append(row)
     if path.exists():
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return rows
+
+
+def logged_time(rows: list[dict[str, Any]]) -> float:
+    """The training time the log reached: the last row's numeric ``time`` (0.0 when there is none)."""
+    times = [
+        row["time"]
+        for row in rows
+        if isinstance(row.get("time"), int | float) and not isinstance(row["time"], bool)
+    ]
+    return float(times[-1]) if times and math.isfinite(times[-1]) else 0.0
 
 
 class RunLogCallback(TrainerCallback):

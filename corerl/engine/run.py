@@ -61,20 +61,33 @@ def _check_resume(config: TrainConfig, run_dir: Path) -> None:
 
 
 def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]:
-    """The checkpoint to resume from: the newest complete one whose steps are all in ``metrics.jsonl``.
+    """The checkpoint to resume from: the newest complete one whose steps are all in ``metrics.jsonl``
+    once each.
 
     A checkpoint past the logged steps (the log torn or deleted) would leave a permanent gap in the
-    log, so an earlier one is used (the resume is exact: the same steps are trained again) and the
-    checkpoints after it are removed, with a warning naming what was lost.
+    log, and one past a step logged twice (two writers) a log the readers refuse, so an earlier one
+    is used (the resume is exact: the same steps are trained again) and the checkpoints after it are
+    removed, with a warning naming what was lost. Step 0 may have its own row (the held-out
+    evaluation's), once.
     """
-    from corerl.engine.monitor import read_jsonl_steps
+    from corerl.engine.monitor import first_duplicated_step, logged_step, read_jsonl_steps
 
     metrics = run_dir / "metrics.jsonl"
-    logged = rundir.logged_through([int(row.get("step", 0)) for row in read_jsonl_steps(metrics)])
+    rows = read_jsonl_steps(metrics)
+    logged = rundir.logged_through([step for row in rows if (step := logged_step(row)) is not None])
+    duplicated = first_duplicated_step(rows)
+    if duplicated is not None:
+        logger.warning(
+            "%s logs step %d more than once: its rows from step %d on are dropped",
+            metrics,
+            duplicated,
+            duplicated,
+        )
+        logged = min(logged, duplicated - 1)
     newest, newest_step = last_complete_checkpoint(run_dir, config.method)
     if newest_step <= logged:
         return newest, newest_step
-    checkpoint, step = last_complete_checkpoint(run_dir, config.method, at_most=logged)
+    checkpoint, step = last_complete_checkpoint(run_dir, config.method, at_most=max(logged, 0))
     logger.warning(
         "%s logs steps 1-%d only but %s is at step %d: resuming from %s so that no step is missing "
         "from the log (the later checkpoints are removed and their steps trained again)",
@@ -101,15 +114,23 @@ class PreparedRun:
     budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
-def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
-    """Check the inputs, write or check ``config.yaml``, load the model and compose the trainer."""
+def prepare_run(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    lock: rundir.RunLock | None = None,
+) -> PreparedRun:
+    """Check the inputs, write or check ``config.yaml``, load the model and compose the trainer.
+
+    A new run needs a new or empty folder; ``lock`` (the caller's :func:`rundir.run_lock`) makes
+    training stop once another process takes the lock over.
+    """
     run_dir = config.run_dir
     if resume:
         _check_resume(config, run_dir)
-    elif (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("checkpoint-*")):
-        raise ValueError(
-            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
-        )
+    else:
+        rundir.refuse_occupied(run_dir)
 
     from corerl.engine.model import choose_backend
 
@@ -124,7 +145,13 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     from corerl.engine.dataset import ORGANISM_DATA, select_rows, trainer_dataset
     from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
-    from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
+    from corerl.engine.monitor import (
+        MonitoredReward,
+        RunLogCallback,
+        logged_time,
+        stop_token_ids,
+        truncate_to_step,
+    )
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
 
     rows, validation = select_rows(config, dataset)  # bad input fails here, before a model loads
@@ -133,10 +160,11 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
     if resume:
         checkpoint, checkpoint_step = _resume_point(config, run_dir)
-        if main_process:
-            kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step)
-            truncate_to_step(run_dir / "samples.jsonl", checkpoint_step)
-            time_offset = float(kept[-1]["time"]) if kept else 0.0
+        if main_process:  # from the start (no checkpoint): a fresh log, step 0's row included
+            last_step = checkpoint_step if checkpoint is not None else -1
+            kept = truncate_to_step(run_dir / "metrics.jsonl", last_step)
+            truncate_to_step(run_dir / "samples.jsonl", last_step)
+            time_offset = logged_time(kept)
         logger.info("resuming %s from step %d", run_dir, checkpoint_step)
     elif main_process:
         (run_dir / "config.yaml").write_text(to_yaml(config))
@@ -175,6 +203,8 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     # One progress bar, RunLogCallback's: transformers adds its own (ProgressCallback in a terminal,
     # NotebookProgressCallback's table in Jupyter: DEFAULT_PROGRESS_CALLBACK, as disable_tqdm=False).
     trainer.remove_callback(hf_trainer.DEFAULT_PROGRESS_CALLBACK)
+    if lock is not None:  # before the log and the checkpoint of a step: a lost lock writes neither
+        trainer.add_callback(rundir.lock_guard(lock))
     trainer.add_callback(
         RunLogCallback(
             monitor,
@@ -189,12 +219,15 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     )
     for callback in (*mitigated.callbacks, *build_callbacks(config)):
         trainer.add_callback(callback)
+    from corerl.engine.budget import AlignSavesToGenerations, TimeBudgetCallback, generation_period
+
+    period = generation_period(config)
     budget = None
     if config.time_budget_minutes is not None:
-        from corerl.engine.budget import TimeBudgetCallback
-
-        budget = TimeBudgetCallback(config.time_budget_minutes)
+        budget = TimeBudgetCallback(config.time_budget_minutes, period)
         trainer.add_callback(budget)
+    if period > 1:  # checkpoints only where no rollout is buffered: exact resume (corerl.engine.budget)
+        trainer.add_callback(AlignSavesToGenerations(period))
     return PreparedRun(
         trainer=trainer,
         run_dir=run_dir,
@@ -237,8 +270,10 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
         logger.warning("%s is finished (final/ holds its model): --resume has nothing to do", config.run_dir)
         return config.run_dir
     main_process = int(os.environ.get("RANK", "0")) == 0  # the lock is the main process's
-    with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext():
-        run = prepare_run(config, resume=resume, dataset=dataset)
+    if not resume:
+        rundir.refuse_occupied(config.run_dir)  # before the lock file is written into it
+    with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext() as lock:
+        run = prepare_run(config, resume=resume, dataset=dataset, lock=lock)
         run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
         if run.budget is not None and run.budget.stopped_at is not None:
             return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
