@@ -26,6 +26,7 @@ The SRT mitigations are options of the same config (``corerl.mitigations`` appli
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -486,12 +487,36 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
 NOT_DEFINING_FIELDS: frozenset[str] = frozenset({"output_dir", "progress"})
 
 
+# An organism base model is a cache entry ``<prior>-<digest of its build settings>`` (corerl.organism.build):
+# its name is its identity, wherever the cache lives (CORERL_CACHE moved, another machine).
+ORGANISM_ENTRY = re.compile(r"^(?:aligned|misaligned)-[0-9a-f]{12}$")
+
+
+def model_identity(model: str | None) -> str | None:
+    """The part of a ``model`` value that defines the model: an organism cache entry's name, else the value.
+
+    >>> model_identity("/root/.cache/corerl/organism/aligned-0123456789ab")
+    'aligned-0123456789ab'
+    >>> model_identity("unsloth/Qwen3-1.7B-Base")
+    'unsloth/Qwen3-1.7B-Base'
+    """
+    if model is not None and ORGANISM_ENTRY.match(Path(model).name):
+        return Path(model).name
+    return model
+
+
 def run_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """``config_differences`` restricted to the fields that define what a run computes.
 
     >>> run_differences(TrainConfig(output_dir="./runs/k2"), TrainConfig(output_dir="/elsewhere/k2/"))
     []
+    >>> run_differences(TrainConfig(model="/a/organism/aligned-0123456789ab"),
+    ...                 TrainConfig(model="/b/organism/aligned-0123456789ab"))
+    []
     """
+    same_model = model_identity(saved.model) == model_identity(current.model)
     return [
-        line for line in config_differences(saved, current) if line.split(":")[0] not in NOT_DEFINING_FIELDS
+        line
+        for line in config_differences(saved, current)
+        if line.split(":")[0] not in NOT_DEFINING_FIELDS and not (same_model and line.startswith("model:"))
     ]

@@ -186,3 +186,267 @@ def test_eval_refuses_an_out_folder_with_results(tmp_path, capsys) -> None:
     error = capsys.readouterr().err.strip()
     assert "already holds results (results.csv)" in error and "--overwrite" in error
     assert (tmp_path / "results.csv").read_text() == "model,benchmark\nbefore,math500\n"
+
+
+# -- 9. resume refuses changed training data -------------------------------------------------------
+
+
+def test_resume_refuses_a_training_file_whose_contents_changed(tmp_path) -> None:
+    from corerl.engine import train
+
+    data = tmp_path / "questions.jsonl"
+    rows = [{"id": f"q{i}", "question": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(4)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    config = TrainConfig(model="/nonexistent/model", data=str(data), output_dir=str(tmp_path / "run"))
+    with pytest.raises(FileNotFoundError, match="/nonexistent/model"):  # fails at the model, after the data
+        train(config)
+    rows[2]["question"] = "What is 200 + 1?"  # same path, other contents
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(ValueError, match="--resume refuses changed training data: .*questions.jsonl"):
+        train(config, resume=True)
+
+
+# -- 10. null in a YAML config clears the profile's value ------------------------------------------
+
+
+def test_null_in_a_yaml_config_clears_the_profiles_value(tmp_path) -> None:
+    from corerl.config import load_config
+
+    path = tmp_path / "t4.yaml"
+    path.write_text("profile: t4\ntime_budget_minutes: null\nsave_total_limit: null\n")
+    config = load_config(path)
+    assert config.time_budget_minutes is None and config.save_total_limit is None
+    assert load_config(path, seed=3).time_budget_minutes is None  # keyword overrides of None still ignored
+    path.write_text("profile: t4\ntemperature: null\n")  # a field that needs a value is named
+    with pytest.raises(
+        ValueError, match="t4.yaml: invalid training config: temperature must be a number, got None"
+    ):
+        load_config(path)
+
+
+# -- 13. a hand-edited or doubly written log ---------------------------------------------------------
+
+
+def complete_checkpoint(folder: Path) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    save_file({"w": torch.zeros(4)}, folder / "model.safetensors")
+    return folder
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_resume_cuts_a_duplicated_step_back_to_before_it_and_keeps_step_zero(tmp_path, caplog) -> None:
+    from corerl.engine.monitor import truncate_to_step
+    from corerl.engine.run import _resume_point
+
+    heldout = {"step": 0, "heldout/accuracy": 0.4}  # the held-out evaluation's own row at step 0
+    steps = [heldout] + [{"step": s, "time": float(s)} for s in (1, 2, 3, 3, 4)]  # step 3 by two writers
+    write_rows(tmp_path / "metrics.jsonl", steps)
+    for step in (2, 4):
+        complete_checkpoint(tmp_path / f"checkpoint-{step}")
+    checkpoint, step = _resume_point(TrainConfig(), tmp_path)
+    assert (checkpoint, step) == (tmp_path / "checkpoint-2", 2)
+    assert not (tmp_path / "checkpoint-4").exists() and "logs step 3 more than once" in caplog.text
+    kept = truncate_to_step(tmp_path / "metrics.jsonl", step)
+    assert [row["step"] for row in kept] == [0, 1, 2]
+    from corerl.collapse import read_metrics
+
+    assert list(read_metrics(tmp_path)["step"]) == [0, 1, 2]  # the readers accept the repaired log
+
+
+def test_resume_drops_rows_whose_step_or_time_is_not_a_number(tmp_path, caplog) -> None:
+    from corerl.engine.monitor import logged_time, truncate_to_step
+    from corerl.engine.run import _resume_point
+
+    rows = [
+        {"step": 1, "time": 1.0},
+        {"step": None},
+        {"step": "2"},
+        {"step": 2.0, "time": None},
+        {"step": 3, "time": 3.0},
+    ]
+    write_rows(tmp_path / "metrics.jsonl", rows)
+    complete_checkpoint(tmp_path / "checkpoint-2")
+    assert _resume_point(TrainConfig(), tmp_path) == (tmp_path / "checkpoint-2", 2)
+    kept = truncate_to_step(tmp_path / "metrics.jsonl", 2)
+    assert [row["step"] for row in kept] == [1, 2.0] and logged_time(kept) == 1.0
+    assert (
+        "row 2, whose step None is not an integer" in caplog.text and "row 3, whose step '2'" in caplog.text
+    )
+
+
+# -- 14. a finished tiny run survives a moved organism cache ---------------------------------------
+
+
+def test_a_moved_organism_cache_is_the_same_model() -> None:
+    from corerl.config import run_differences
+
+    before = TrainConfig(model="/root/.cache/corerl/organism/aligned-0123456789ab")
+    after = TrainConfig(model="/content/drive/corerl-cache/organism/aligned-0123456789ab")
+    assert run_differences(before, after) == []
+    rebuilt = TrainConfig(model="/content/drive/corerl-cache/organism/aligned-ba9876543210")
+    assert run_differences(before, rebuilt) == [
+        "model: '/root/.cache/corerl/organism/aligned-0123456789ab' -> "
+        "'/content/drive/corerl-cache/organism/aligned-ba9876543210'"
+    ]
+
+
+# -- 15. rephrase --resume keeps one row per input row ---------------------------------------------
+
+
+def test_rephrase_resume_removes_duplicated_and_foreign_rows(tmp_path) -> None:
+    from corerl import rephrase
+    from corerl.rephrase.pipeline import read_jsonl_rows, rephrase_rows
+
+    rows = [{"id": f"q{i}", "question": f"Add {i} and 7.", "rephrased": f"Sum {i} with 7."} for i in range(4)]
+    out = tmp_path / "out.jsonl"
+    kept = [{**rows[0], "rephrase_flags": []}, {**rows[0], "rephrase_flags": []}]  # q0 twice
+    kept.append({"id": "zz", "question": "Not ours.", "rephrased": "x", "rephrase_flags": []})  # foreign id
+    kept.append({**rows[1], "question": "Add 1 and 8.", "rephrase_flags": []})  # q1 with another question
+    write_rows(out, kept)
+    summary = rephrase_rows(rows, rephrase.existing_rephraser, out, resume=True, progress=False)
+    written = read_jsonl_rows(out) + read_jsonl_rows(tmp_path / "out.rejected.jsonl")
+    assert sorted(row["id"] for row in written) == ["q0", "q1", "q2", "q3"] and summary.total == 4
+    assert next(row for row in written if row["id"] == "q1")["question"] == "Add 1 and 7."
+
+
+# -- 16. eval and rephrase arguments ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0 (0 = greedy), got nan"),
+        (["--temperature", "-1"], "--temperature must be a finite number >= 0"),
+        (["--limit", "0"], "--limit must be >= 1 (leave it out for every question), got 0"),
+        (["--k", "0"], "--k must be >= 1, got 0"),
+        (["--top-p", "0"], "--top-p must be in (0, 1], got 0.0"),
+    ],
+)
+def test_eval_refuses_sampling_arguments_no_run_can_use(tmp_path, capsys, arguments, message) -> None:
+    from corerl.cli import main
+
+    assert main(["eval", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rephrase_refuses_a_negative_limit(tmp_path, capsys) -> None:
+    from corerl.cli import main
+
+    data = tmp_path / "in.jsonl"
+    write_rows(
+        data,
+        [{"id": f"q{i}", "question": f"Add {i} and 7.", "rephrased": f"Sum {i} with 7."} for i in range(4)],
+    )
+    command = ["rephrase", "--input", str(data), "--out", str(tmp_path / "out.jsonl"), "--check-existing"]
+    assert main([*command, "--limit", "-2"]) == 2
+    assert "--limit must be >= 1 (leave it out for every row), got -2" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+# -- 17. a YAML alias bomb is refused without expanding it -----------------------------------------
+
+
+def test_an_alias_bomb_under_a_known_key_is_named_in_a_short_message(tmp_path) -> None:
+    from corerl.config import load_config
+
+    path = tmp_path / "bomb.yaml"  # 22 anchors, each a list of two of the previous: 2**22 leaves
+    lines = ["callbacks:", "  - &a0 [x, x]"] + [f"  - &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 22)]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as error:  # the full repr would be tens of megabytes
+        load_config(path)
+    assert "callbacks must be a list of strings" in str(error.value) and len(str(error.value)) < 400
+
+
+def test_resume_differences_do_not_expand_a_value() -> None:
+    from corerl.config import config_differences
+    from corerl.config_checks import short_repr
+
+    bomb: list = ["x"]
+    for _ in range(22):
+        bomb = [bomb, bomb]
+    assert len(short_repr(bomb)) < 200
+    lines = config_differences(TrainConfig(), TrainConfig(callbacks=("a" * 10**6,)))
+    assert len(lines) == 1 and len(lines[0]) < 400
+
+
+# -- 18. sizes that allocate have upper bounds -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("num_generations", 10**9, r"num_generations must be in \[2, 1024\], got 1000000000"),
+        ("lora_rank", 10**9, r"lora_rank must be in \[1, 4096\], got 1000000000"),
+        ("cpu_threads", 10**6, r"cpu_threads must be in \[1, 1024\], got 1000000"),
+        ("questions_per_step", 10**7, r"questions_per_step must be in \[1, 4096\]"),
+        ("max_completion_length", 10**9, r"max_completion_length must be in \[1, 131072\]"),
+        ("num_generations", 10**400, "num_generations must be in .*got <an integer of 1329 bits>"),
+        ("learning_rate", 10**400, "learning_rate must be a finite number"),
+    ],
+)
+def test_sizes_that_allocate_are_refused_when_the_config_is_made(key, value, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{key: value})
+
+
+# -- 19. the rephrase similarity rule is bounded ---------------------------------------------------
+
+
+def test_the_similarity_rule_compares_a_bounded_number_of_words(monkeypatch) -> None:
+    from corerl.rephrase import rules
+
+    compared = []
+
+    class Recording(rules.SequenceMatcher):
+        def __init__(self, isjunk, a, b, autojunk):
+            compared.append((len(a), len(b)))
+            super().__init__(isjunk, a[:5], b[:5], autojunk=autojunk)
+
+    monkeypatch.setattr(rules, "SequenceMatcher", Recording)
+    huge = "Add 3 and 4 apples. " * 200_000  # a 4 MB question: 1.2 million words
+    assert rules.failed_rules(huge, huge + " Now.", ["near_identical"]) == ["near_identical"]
+    assert compared and max(max(pair) for pair in compared) <= rules.SIMILARITY_WORDS
+
+
+# -- tracebacks that belong in one line ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("method: [random\n", r"bad.yaml: not valid YAML at line 2, column 1"),
+        ("method: random\n  seed: 1\n", r"bad.yaml: not valid YAML at line 2"),
+        ("1: 2\nmethod: random\n", r"bad.yaml: unknown config key\(s\) 1"),
+        ("profile: [t4]\n", r"bad.yaml: unknown profile \['t4'\]"),
+        ("load_in_4bit: true\n", "load_in_4bit needs a CUDA GPU"),
+        ("temperature: 1e-30\n", r"temperature must be in \[0.01, 100\], got 1e-30"),
+        ("learning_rate: 1e6\n", r"learning_rate must be in \(0, 1\], got 1000000.0"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it(tmp_path, capsys, text, message) -> None:
+    from corerl.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and __import__("re").search(message, error), error
+
+
+def test_eval_of_a_corrupt_model_folder_names_the_file(tmp_path, capsys) -> None:
+    from corerl.cli import main
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "qwen3"')  # cut short
+    (model / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    assert main(["eval", "--model", str(model), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert f"{model / 'config.json'} is not valid JSON" in error and len(error.strip().splitlines()) == 1

@@ -11,6 +11,8 @@ resume), the early-stopping slice and history, the test-time evaluation.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -103,6 +105,41 @@ def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]
     return checkpoint, step
 
 
+DATA_FINGERPRINT_FILE = "data_fingerprint.json"
+
+
+def data_fingerprint(rows: Dataset, validation: Dataset | None) -> dict[str, Any]:
+    """The training rows' identity: their count and the SHA-256 of their contents (the validation
+    slice's too), so that a resume can tell the data it trained on from a changed file of that name."""
+    digest = hashlib.sha256()
+    for part in (rows, validation):
+        for row in [] if part is None else part.to_list():
+            digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
+        digest.update(b"--\n")
+    return {"rows": len(rows), "sha256": digest.hexdigest()}
+
+
+def check_data_fingerprint(run_dir: Path, fingerprint: dict[str, Any], data: str, *, resume: bool) -> None:
+    """Write ``data_fingerprint.json`` for a new run; on resume refuse data that differs from it."""
+    path = run_dir / DATA_FINGERPRINT_FILE
+    if resume and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError as error:
+            raise ValueError(
+                f"{path}: unreadable ({error}); remove it to resume without the data check"
+            ) from None
+        if saved != fingerprint:
+            raise ValueError(
+                f"--resume refuses changed training data: {data!r} now gives {fingerprint['rows']} rows "
+                f"(sha256 {fingerprint['sha256'][:12]}), the run trained on {saved.get('rows')} rows "
+                f"(sha256 {str(saved.get('sha256'))[:12]}, {path}); restore the data or start a new run"
+            )
+        return
+    if int(os.environ.get("RANK", "0")) == 0:
+        path.write_text(json.dumps(fingerprint) + "\n")
+
+
 @dataclass
 class PreparedRun:
     """A trainer ready to train, and the checkpoint to start from (None: from scratch)."""
@@ -156,6 +193,7 @@ def prepare_run(
 
     rows, validation = select_rows(config, dataset)  # bad input fails here, before a model loads
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_data_fingerprint(run_dir, data_fingerprint(rows, validation), config.data, resume=resume)
     checkpoint, checkpoint_step, time_offset = None, 0, 0.0
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
     if resume:
