@@ -435,7 +435,16 @@ def test_a_bad_config_file_is_one_line_naming_it(tmp_path, capsys, text, message
 
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 2
+    command = [
+        "train",
+        "--config",
+        str(path),
+        "--out",
+        str(tmp_path / "run"),
+        "--model",
+        "/nonexistent/model",
+    ]
+    assert main(command) == 2
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and __import__("re").search(message, error), error
 
