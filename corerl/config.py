@@ -120,7 +120,8 @@ class TrainConfig:
     # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
     # one generation per step); num_iterations: passes over each slice.
     # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
-    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
+    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch; checkpoints and
+    # time-budget stops fall on generation boundaries only (exact resume: corerl.engine.budget).
     steps_per_generation: int | None = None
     num_iterations: int = 1
     # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template

@@ -53,6 +53,16 @@ def test_a_new_run_refuses_a_folder_that_is_not_empty(tmp_path, resident) -> Non
     assert sorted(path.name for path in tmp_path.iterdir()) == [resident]  # nothing written, no lock left
 
 
+def test_a_start_whose_model_failed_to_load_can_start_over(tmp_path) -> None:
+    from corerl.engine import train
+
+    config = TrainConfig(model="/nonexistent/model", output_dir=str(tmp_path))
+    for _ in range(2):  # the second start is not refused: the first trained nothing
+        with pytest.raises(FileNotFoundError, match="/nonexistent/model"):
+            train(config)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yaml", "data_fingerprint.json"]
+
+
 # -- 2. a live holder is never taken over; a holder that lost its lock stops -----------------------
 
 
@@ -162,6 +172,18 @@ def test_a_read_only_runs_folder_is_one_line(tmp_path, monkeypatch) -> None:
     message = "cannot create the run lock \\(Read-only file system\\)"
     with pytest.raises(RunLockedError, match=message), run_lock(tmp_path / "run"):
         pass
+
+
+def test_a_filesystem_without_flock_still_refuses_a_live_holder(tmp_path, monkeypatch) -> None:
+    def no_flock(*args):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)  # as some network mounts answer
+    with run_lock(tmp_path) as lock:
+        lock.check()
+        with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"), run_lock(tmp_path):
+            pass
+    assert not (tmp_path / LOCK_FILE).exists()
 
 
 # -- 4. collapse-step holds the run lock -----------------------------------------------------------

@@ -105,9 +105,6 @@ def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]
     return checkpoint, step
 
 
-DATA_FINGERPRINT_FILE = "data_fingerprint.json"
-
-
 def data_fingerprint(rows: Dataset, validation: Dataset | None) -> dict[str, Any]:
     """The training rows' identity: their count and the SHA-256 of their contents (the validation
     slice's too), so that a resume can tell the data it trained on from a changed file of that name."""
@@ -121,7 +118,7 @@ def data_fingerprint(rows: Dataset, validation: Dataset | None) -> dict[str, Any
 
 def check_data_fingerprint(run_dir: Path, fingerprint: dict[str, Any], data: str, *, resume: bool) -> None:
     """Write ``data_fingerprint.json`` for a new run; on resume refuse data that differs from it."""
-    path = run_dir / DATA_FINGERPRINT_FILE
+    path = run_dir / rundir.DATA_FINGERPRINT_FILE
     if resume and path.is_file():
         try:
             saved = json.loads(path.read_text())

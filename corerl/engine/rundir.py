@@ -159,12 +159,15 @@ def _acquire(run_dir: Path, path: Path, holder: dict) -> int:
         descriptor = _open_lock(run_dir, path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a live process on this host holds it
+        except BlockingIOError:  # a live process on this host holds it
             os.close(descriptor)
             raise RunLockedError(
                 f"{run_dir} is being written by {_describe(_holder(path))}: wait for that run to end "
                 f"or choose another --out"
             ) from None
+        except OSError as error:  # a filesystem without flock: the holder record alone decides
+            logger.warning("%s: no flock on this filesystem (%s): the run lock is advisory", path, error)
+            break
         if _same_file(descriptor, path):
             break
         os.close(descriptor)  # released and unlinked between our open and our flock: open it again
@@ -316,16 +319,23 @@ def logged_through(steps: list[int]) -> int:
     return last
 
 
+DATA_FINGERPRINT_FILE = "data_fingerprint.json"
+# What a run writes before its model loads: a folder holding exactly these never trained a step (its
+# model failed to load, say) and a new run may start over in it (a user's own config.yaml alone may not).
+START_FILES = frozenset({"config.yaml", DATA_FINGERPRINT_FILE})
+
+
 def refuse_occupied(run_dir: Path) -> None:
-    """Raise ValueError unless ``run_dir`` is new or empty (its own ``.lock`` aside): a new run writes
-    ``config.yaml``, ``README.md`` (TRL's model card) and more there, over whatever it holds."""
+    """Raise ValueError unless ``run_dir`` is new, empty, or holds only a start that never trained
+    (:data:`START_FILES`): a new run writes ``config.yaml``, ``README.md`` (TRL's model card) and
+    more there, over whatever it holds."""
     try:
         entries = sorted(path.name for path in run_dir.iterdir() if path.name != LOCK_FILE)
     except FileNotFoundError:
         return
     except NotADirectoryError:
         raise ValueError(f"--out {run_dir} is an existing file; give a new or empty folder") from None
-    if not entries:
+    if not entries or set(entries) == START_FILES:
         return
     shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
     if (run_dir / "config.yaml").is_file():
