@@ -108,14 +108,15 @@ def test_a_stale_lock_another_contender_already_claimed_is_refused(tmp_path) -> 
         lock.check()
 
 
-def _contend(folder: str, barrier, results) -> None:
-    barrier.wait()
+def _contend(folder: str, start, done, results) -> None:
+    start.wait()
     try:
         with run_lock(Path(folder)):
             results.put("took it")
-            time.sleep(1.0)
+            done.wait()  # held until every contender has tried
     except RunLockedError:
         results.put("refused")
+        done.wait()
 
 
 def test_contenders_for_one_stale_lock_get_it_once(tmp_path) -> None:
@@ -123,8 +124,10 @@ def test_contenders_for_one_stale_lock_get_it_once(tmp_path) -> None:
     for trial in range(3):
         folder = tmp_path / str(trial)
         write_lock(folder, pid=dead_pid(), host=socket.gethostname())
-        barrier, results = context.Barrier(6), context.Queue()
-        workers = [context.Process(target=_contend, args=(str(folder), barrier, results)) for _ in range(6)]
+        start, done, results = context.Barrier(6), context.Barrier(6), context.Queue()
+        workers = [
+            context.Process(target=_contend, args=(str(folder), start, done, results)) for _ in range(6)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -268,15 +271,15 @@ def test_resume_cuts_a_duplicated_step_back_to_before_it_and_keeps_step_zero(tmp
     from corerl.engine.run import _resume_point
 
     heldout = {"step": 0, "heldout/accuracy": 0.4}  # the held-out evaluation's own row at step 0
-    steps = [heldout] + [{"step": s, "time": float(s)} for s in (1, 2, 3, 3, 4)]  # step 3 by two writers
+    steps = [heldout, heldout] + [{"step": s, "time": float(s)} for s in (1, 2, 3, 3, 4)]  # 3 by two writers
     write_rows(tmp_path / "metrics.jsonl", steps)
     for step in (2, 4):
         complete_checkpoint(tmp_path / f"checkpoint-{step}")
     checkpoint, step = _resume_point(TrainConfig(), tmp_path)
     assert (checkpoint, step) == (tmp_path / "checkpoint-2", 2)
     assert not (tmp_path / "checkpoint-4").exists() and "logs step 3 more than once" in caplog.text
-    kept = truncate_to_step(tmp_path / "metrics.jsonl", step)
-    assert [row["step"] for row in kept] == [0, 1, 2]
+    kept = truncate_to_step(tmp_path / "metrics.jsonl", step, once=True)
+    assert [row["step"] for row in kept] == [0, 1, 2]  # step 0's row once
     from corerl.collapse import read_metrics
 
     assert list(read_metrics(tmp_path)["step"]) == [0, 1, 2]  # the readers accept the repaired log

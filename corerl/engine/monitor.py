@@ -322,27 +322,34 @@ def logged_step(row: dict[str, Any]) -> int | None:
 
 
 def first_duplicated_step(rows: list[dict[str, Any]]) -> int | None:
-    """The smallest step that more than one ``metrics.jsonl`` row names (each step, 0 included: the
-    held-out evaluation's own row, is logged once), None when none is."""
+    """The smallest training step (>= 1) that more than one ``metrics.jsonl`` row names, None when
+    none is (two writers). Step 0's own row (the held-out evaluation's) is no training step: a second
+    one is dropped by ``truncate_to_step(..., once=True)``.
+
+    >>> first_duplicated_step([{"step": 0}, {"step": 0}, {"step": 1}, {"step": 2}, {"step": 2}])
+    2
+    """
     seen: set[int] = set()
-    duplicated = [
-        step for row in rows if (step := logged_step(row)) is not None and (step in seen or seen.add(step))
-    ]
+    duplicated = [step for row in rows if (step := logged_step(row)) and (step in seen or seen.add(step))]
     return min(duplicated, default=None)
 
 
-def truncate_to_step(path: Path, last_step: int) -> list[dict[str, Any]]:
+def truncate_to_step(path: Path, last_step: int, *, once: bool = False) -> list[dict[str, Any]]:
     """Keep only the rows with an integer ``step <= last_step`` (resume: no step is counted twice);
     returns them. A row whose step is missing, null or not an integer is dropped with a warning
-    naming the file and the value (the readers refuse such a log)."""
-    rows = []
+    naming the file and the value (the readers refuse such a log); ``once`` (``metrics.jsonl``) also
+    drops a second row of a step (two step-0 rows of the held-out evaluation: the first is kept)."""
+    rows, seen = [], set()
     for number, row in enumerate(read_jsonl_steps(path), start=1):
         step = logged_step(row)
         if step is None:
             logger.warning(
                 "%s: dropping row %d, whose step %r is not an integer", path, number, row.get("step")
             )
+        elif once and step in seen:
+            logger.warning("%s: dropping row %d, a second row of step %d", path, number, step)
         elif step <= last_step:
+            seen.add(step)
             rows.append(row)
     if path.exists():
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))

@@ -78,7 +78,7 @@ def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]
     rows = read_jsonl_steps(metrics)
     logged = rundir.logged_through([step for row in rows if (step := logged_step(row)) is not None])
     duplicated = first_duplicated_step(rows)
-    if duplicated is not None:
+    if duplicated is not None:  # two writers; step 0 twice is repaired by truncate_to_step(once=True)
         logger.warning(
             "%s logs step %d more than once: its rows from step %d on are dropped",
             metrics,
@@ -89,7 +89,7 @@ def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]
     newest, newest_step = last_complete_checkpoint(run_dir, config.method)
     if newest_step <= logged:
         return newest, newest_step
-    checkpoint, step = last_complete_checkpoint(run_dir, config.method, at_most=max(logged, 0))
+    checkpoint, step = last_complete_checkpoint(run_dir, config.method, at_most=logged)
     logger.warning(
         "%s logs steps 1-%d only but %s is at step %d: resuming from %s so that no step is missing "
         "from the log (the later checkpoints are removed and their steps trained again)",
@@ -195,10 +195,9 @@ def prepare_run(
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
     if resume:
         checkpoint, checkpoint_step = _resume_point(config, run_dir)
-        if main_process:  # from the start (no checkpoint): a fresh log, step 0's row included
-            last_step = checkpoint_step if checkpoint is not None else -1
-            kept = truncate_to_step(run_dir / "metrics.jsonl", last_step)
-            truncate_to_step(run_dir / "samples.jsonl", last_step)
+        if main_process:  # step 0's own row (the held-out evaluation's) is kept, once
+            kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step, once=True)
+            truncate_to_step(run_dir / "samples.jsonl", checkpoint_step)
             time_offset = logged_time(kept)
         logger.info("resuming %s from step %d", run_dir, checkpoint_step)
     elif main_process:
