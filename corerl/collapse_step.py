@@ -80,14 +80,14 @@ def run_protocol(
     run's lock as ``corerl train`` does; returns the run dir and the step at which the time budget
     interrupted the run (None when it was not interrupted)."""
     from corerl.engine import rundir
-    from corerl.engine.run import cpu_threads, prepare_run
+    from corerl.engine.run import cpu_threads, prepare_run, train_reporting_divergence
 
     if not resume:
         rundir.refuse_occupied(config.run_dir)
     with cpu_threads(config), rundir.run_lock(config.run_dir) as lock:
         run = prepare_run(config, resume=resume, lock=lock)
         run.trainer.add_callback(stop_below_threshold(run.run_dir / "metrics.jsonl", threshold))
-        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        train_reporting_divergence(run, config)
     return run.run_dir, None if run.budget is None else run.budget.stopped_at
 
 

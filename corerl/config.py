@@ -376,7 +376,7 @@ FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Train
 
 def _check_keys(values: dict[Any, Any], source: str) -> None:
     unknown = sorted(
-        short_repr(key) if not isinstance(key, str) else key for key in set(values) - FIELD_NAMES
+        key[:80] if isinstance(key, str) else short_repr(key) for key in set(values) - FIELD_NAMES
     )
     if unknown:
         raise ValueError(f"{source}: unknown config key(s) {', '.join(unknown)}")

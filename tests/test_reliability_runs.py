@@ -161,3 +161,22 @@ def test_a_corrupt_cached_organism_model_is_built_again(tmp_path, caplog) -> Non
     assert again == built and folder_problem(again) is None
     assert weights_file.read_bytes() == intact  # rebuilt byte-identical
     assert f"{weights_file} is truncated" in caplog.text
+
+
+# -- sampling that breaks (inf/NaN probabilities) is one line naming the step and settings -----------
+
+
+def test_a_policy_with_nan_probabilities_is_one_line(base_model, dataset, tmp_path) -> None:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "nan-model"
+    shutil.copytree(base_model, broken)
+    tensors = load_file(str(broken / "model.safetensors"))
+    name = next(name for name in tensors if "norm" in name)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))  # as diverged weights are
+    save_file(tensors, str(broken / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"sampling failed at step 1: .*learning_rate 0.001, temperature 1"):
+        train(tiny_config(broken, tmp_path / "run"), dataset=dataset)

@@ -308,7 +308,7 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
         rundir.refuse_occupied(config.run_dir)  # before the lock file is written into it
     with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext() as lock:
         run = prepare_run(config, resume=resume, dataset=dataset, lock=lock)
-        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+        train_reporting_divergence(run, config)
         if run.budget is not None and run.budget.stopped_at is not None:
             return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
         final = run.run_dir / "final"
@@ -318,6 +318,21 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
             # TTRL: evaluate on the questions it trained on
             run.mitigations.evaluate_trained(run.trainer.model, run.trainer.processing_class)
     return run.run_dir
+
+
+def train_reporting_divergence(run: PreparedRun, config: TrainConfig) -> None:
+    """``trainer.train`` from the run's checkpoint; a policy whose probabilities became inf or NaN
+    (weights diverged, or a corrupt model) is reported in one line naming the step and settings."""
+    try:
+        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    except RuntimeError as error:
+        if "probability tensor contains" not in str(error):
+            raise
+        raise ValueError(
+            f"{run.run_dir}: sampling failed at step {run.trainer.state.global_step + 1}: the policy's "
+            f"probabilities are inf or NaN (learning_rate {config.learning_rate:g}, temperature "
+            f"{config.temperature:g}): the weights diverged or the model is corrupt"
+        ) from None
 
 
 def is_finished(run_dir: str | os.PathLike[str]) -> bool:
