@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ PROTOCOL: dict[str, Any] = {  # arXiv 2603.08660 as secondary summaries report i
     "beta": 0.0,  # no KL
 }
 THRESHOLD = 0.01
+INTERRUPTED = 3  # exit status of a run its time budget stopped (as corerl train)
 CURVE_FILE = "collapse_curve.jsonl"
 CURVE_COLUMNS = ("step", "reward_accuracy", "oracle_accuracy", "reward_mean", "majority_share")
 ORGANISM_PRIORS = ("aligned", "misaligned")
@@ -71,15 +73,22 @@ def stop_below_threshold(metrics_path: Path, threshold: float) -> Any:
     return StopBelowThreshold()
 
 
-def run_protocol(config: TrainConfig, *, threshold: float = THRESHOLD, resume: bool = False) -> Path:
-    """Train ``config`` until reward accuracy falls below ``threshold`` or ``max_steps``; the run dir."""
-    from corerl.engine.run import cpu_threads, prepare_run
+def run_protocol(
+    config: TrainConfig, *, threshold: float = THRESHOLD, resume: bool = False
+) -> tuple[Path, int | None]:
+    """Train ``config`` until reward accuracy falls below ``threshold`` or ``max_steps``, holding the
+    run's lock as ``corerl train`` does; returns the run dir and the step at which the time budget
+    interrupted the run (None when it was not interrupted)."""
+    from corerl.engine import rundir
+    from corerl.engine.run import cpu_threads, prepare_run, train_reporting_divergence
 
-    with cpu_threads(config):
-        run = prepare_run(config, resume=resume)
+    if not resume:
+        rundir.refuse_occupied(config.run_dir)
+    with cpu_threads(config), rundir.run_lock(config.run_dir) as lock:
+        run = prepare_run(config, resume=resume, lock=lock)
         run.trainer.add_callback(stop_below_threshold(run.run_dir / "metrics.jsonl", threshold))
-        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
-    return run.run_dir
+        train_reporting_divergence(run, config)
+    return run.run_dir, None if run.budget is None else run.budget.stopped_at
 
 
 def write_curve(run_dir: Path, threshold: float = THRESHOLD) -> tuple[int | None, int]:
@@ -127,8 +136,16 @@ def _run(args: argparse.Namespace) -> int:
     config = protocol_config(
         args.model, args.profile, max_steps=args.max_steps, out=args.out, data=args.data, seed=args.seed
     )
-    run_dir = run_protocol(config, threshold=args.threshold, resume=args.resume)
+    run_dir, interrupted_at = run_protocol(config, threshold=args.threshold, resume=args.resume)
     step, steps = write_curve(run_dir, args.threshold)
+    if step is None and interrupted_at is not None:
+        print(
+            f"Model Collapse Step: not reached by step {interrupted_at}, where the time budget "
+            f"(time_budget_minutes) interrupted the run; run it again with --resume to continue",
+            file=sys.stderr,
+        )
+        print(f"curve so far written to {run_dir / CURVE_FILE}")
+        return INTERRUPTED
     if step is None:
         print(
             f"Model Collapse Step: not reached in {steps} steps (reward accuracy never below {args.threshold:g})"

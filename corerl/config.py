@@ -26,12 +26,14 @@ The SRT mitigations are options of the same config (``corerl.mitigations`` appli
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from corerl.config_checks import short_repr
 from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS
 
@@ -121,7 +123,8 @@ class TrainConfig:
     # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
     # one generation per step); num_iterations: passes over each slice.
     # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
-    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch.
+    # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch; checkpoints and
+    # time-budget stops fall on generation boundaries only (exact resume: corerl.engine.budget).
     steps_per_generation: int | None = None
     num_iterations: int = 1
     # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
@@ -234,6 +237,10 @@ class TrainConfig:
             problems.append(f"steps_per_generation must be >= 1 or None, got {self.steps_per_generation}")
         if self.eval_sets and self.eval_every == 0:
             problems.append("eval_sets needs eval_every > 0 (held-out evaluation is off at 0)")
+        if self.load_in_4bit and self.use_cpu:
+            problems.append(
+                "load_in_4bit needs a CUDA GPU (bitsandbytes); with use_cpu: true set load_in_4bit: false"
+            )
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
         if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
@@ -275,6 +282,12 @@ class TrainConfig:
         if self.test_time_training and self.method == "ground-truth":
             problems.append(
                 "test_time_training trains a label-free method; ground-truth would read test labels"
+            )
+        period = (self.steps_per_generation or 1) * self.num_iterations
+        if self.early_stopping and self.early_stopping_eval_steps % period:
+            problems.append(  # its best checkpoints must fall where no rollout is buffered (exact resume)
+                f"early_stopping_eval_steps ({self.early_stopping_eval_steps}) must be a multiple of the "
+                f"optimizer steps per generation batch (steps_per_generation x num_iterations = {period})"
             )
         if self.test_time_training and self.early_stopping:
             problems.append("test_time_training cannot use early_stopping: it would score on test labels")
@@ -397,8 +410,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def _check_keys(values: dict[str, Any], source: str) -> None:
-    unknown = sorted(set(values) - FIELD_NAMES)
+def _check_keys(values: dict[Any, Any], source: str) -> None:
+    unknown = sorted(
+        key[:80] if isinstance(key, str) else short_repr(key) for key in set(values) - FIELD_NAMES
+    )
     if unknown:
         raise ValueError(f"{source}: unknown config key(s) {', '.join(unknown)}")
 
@@ -409,10 +424,15 @@ def make_config(profile: str = "tiny", **overrides: Any) -> TrainConfig:
     >>> make_config("a100", method="random", seed=3).seed
     3
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
     values = {key: value for key, value in overrides.items() if value is not None}
     _check_keys(values, "overrides")
+    return _preset(profile, values)
+
+
+def _preset(profile: Any, values: dict[str, Any]) -> TrainConfig:
+    """``profile``'s preset with ``values`` over it (a None value replaces the preset's)."""
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ValueError(f"unknown profile {short_repr(profile)} (choose from {', '.join(PROFILES)})")
     return TrainConfig(**{**PROFILES[profile], **values, "profile": profile})
 
 
@@ -433,13 +453,28 @@ def load_config(path_or_profile: str | Path = "tiny", **overrides: Any) -> Train
         raise FileNotFoundError(
             f"{path}: no such config file (and not a profile name: {', '.join(PROFILES)})"
         )
-    values = yaml.safe_load(path.read_text()) or {}
+    values = read_yaml(path.read_text(), str(path)) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config file must be a YAML mapping of TrainConfig fields")
     _check_keys(values, str(path))
+    # An explicit ``key: null`` in the file clears the profile's value; None keyword overrides are ignored.
     values.update({key: value for key, value in overrides.items() if value is not None})
     profile = values.pop("profile", "tiny")
-    return make_config(profile, **values)
+    try:
+        return _preset(profile, values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` of ``text``, its syntax errors as one ValueError naming ``source`` and the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{source}: not valid YAML{where} ({problem})") from None
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -457,7 +492,7 @@ def to_yaml(config: TrainConfig) -> str:
 
 def from_yaml(text: str) -> TrainConfig:
     """The config a ``to_yaml`` text describes (all fields explicit, so no preset is re-applied)."""
-    values = yaml.safe_load(text)
+    values = read_yaml(text, "config")
     if not isinstance(values, dict):
         raise ValueError("a config must be a YAML mapping of TrainConfig fields")
     _check_keys(values, "config")
@@ -478,7 +513,7 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """
     before, after = to_dict(saved), to_dict(current)
     return [
-        f"{name}: {before[name]!r} -> {after[name]!r}"
+        f"{name}: {short_repr(before[name])} -> {short_repr(after[name])}"
         for name in before
         if before[name] != after[name] and name not in SESSION_FIELDS
     ]
@@ -489,12 +524,36 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
 NOT_DEFINING_FIELDS: frozenset[str] = frozenset({"output_dir", "progress"})
 
 
+# An organism base model is a cache entry ``<prior>-<digest of its build settings>`` (corerl.organism.build):
+# its name is its identity, wherever the cache lives (CORERL_CACHE moved, another machine).
+ORGANISM_ENTRY = re.compile(r"^(?:aligned|misaligned)-[0-9a-f]{12}$")
+
+
+def model_identity(model: str | None) -> str | None:
+    """The part of a ``model`` value that defines the model: an organism cache entry's name, else the value.
+
+    >>> model_identity("/root/.cache/corerl/organism/aligned-0123456789ab")
+    'aligned-0123456789ab'
+    >>> model_identity("unsloth/Qwen3-1.7B-Base")
+    'unsloth/Qwen3-1.7B-Base'
+    """
+    if model is not None and ORGANISM_ENTRY.match(Path(model).name):
+        return Path(model).name
+    return model
+
+
 def run_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
     """``config_differences`` restricted to the fields that define what a run computes.
 
     >>> run_differences(TrainConfig(output_dir="./runs/k2"), TrainConfig(output_dir="/elsewhere/k2/"))
     []
+    >>> run_differences(TrainConfig(model="/a/organism/aligned-0123456789ab"),
+    ...                 TrainConfig(model="/b/organism/aligned-0123456789ab"))
+    []
     """
+    same_model = model_identity(saved.model) == model_identity(current.model)
     return [
-        line for line in config_differences(saved, current) if line.split(":")[0] not in NOT_DEFINING_FIELDS
+        line
+        for line in config_differences(saved, current)
+        if line.split(":")[0] not in NOT_DEFINING_FIELDS and not (same_model and line.startswith("model:"))
     ]

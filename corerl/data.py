@@ -131,6 +131,8 @@ def load_dataset(
         records = _read_records(path)
         source = str(path)
     if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an integer >= 1 (leave it out for every row), got {limit!r}")
         records = records[:limit]
     return to_schema(records, source=source, id_prefix=Path(name).stem)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -381,15 +382,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Hendrycks-style normalisation, as the Co-rewarding paper grades MATH)",
     )
     parser.add_argument("--out", default="eval", help="output directory (default: ./eval)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the results already in --out (refused otherwise)"
+    )
     parser.set_defaults(func=_run_eval)
 
 
-def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
-    """Create ``out_dir`` and check that it can be written, before any model loads (a ValueError
-    naming it otherwise)."""
+RESULT_FILES = ("results.csv", "results.json", "samples.jsonl")
+
+
+def check_output_dir(out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Create ``out_dir`` and check that it can be written and holds no earlier results (unless
+    ``overwrite``), before any model loads (a ValueError naming it otherwise)."""
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} is an existing file; give a directory")
+    earlier = [name for name in RESULT_FILES if (path / name).exists()]
+    if earlier and not overwrite:
+        raise ValueError(
+            f"--out {path} already holds results ({', '.join(earlier)}): choose another --out, "
+            "or pass --overwrite to replace them"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".corerl-write-check"
@@ -400,17 +413,41 @@ def check_output_dir(out_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_sampling_arguments(args: argparse.Namespace) -> None:
+    """Refuse a sampling argument no run can use, naming it (before any model loads)."""
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ValueError(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
+    if not (math.isfinite(args.top_p) and 0 < args.top_p <= 1):
+        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    for flag, value in (
+        ("--k", args.k),
+        ("--max-new-tokens", args.max_new_tokens),
+        ("--batch-size", args.batch_size),
+    ):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1 (leave it out for every question), got {args.limit}")
+
+
 def _run_eval(args: argparse.Namespace) -> int:
     benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
     if not benchmarks:
         raise ValueError("--benchmarks is empty")
-    check_output_dir(args.out)
+    check_sampling_arguments(args)
+    check_output_dir(args.out, overwrite=args.overwrite)
     from corerl.mitigations.early_stopping import evaluation_model
 
     model, name = Path(args.model), args.name
     is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))
     if model.is_dir() and not is_model:  # a run directory: its final/ or, early-stopped, its best checkpoint
         model, name = evaluation_model(model), name or model.name
+    if model.is_dir():  # a truncated or corrupt file is named here, not deep in a loader
+        from corerl.engine.rundir import folder_problem
+
+        problem = folder_problem(model)
+        if problem:
+            raise ValueError(f"--model {args.model}: {problem}")
     evaluation = evaluate_model(
         str(model),
         benchmarks,

@@ -165,6 +165,8 @@ def test_cli_flags_set_the_config_fields(monkeypatch: pytest.MonkeyPatch, tmp_pa
     from corerl.cli import main
 
     seen = []
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "model.safetensors").write_bytes(b"")  # a finished run: exit status 0
     monkeypatch.setattr(corerl.engine, "train", lambda config, resume=False: seen.append(config) or tmp_path)
     flags = ["--early-stopping", "--validation-fraction", "0.02", "--offline-labels", "--curriculum", "0.33"]
     assert main(["train", *flags, "--out", str(tmp_path)]) == 0

@@ -173,6 +173,8 @@ def test_cli_eval(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert set(table[table["benchmark"] == "bench"]["n"]) == {1}
     assert "avg@k" in capsys.readouterr().out
     assert main(["eval", "--model", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "already holds results" in capsys.readouterr().err  # issue 25.5: never replaced silently
+    assert main(["eval", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "other")]) == 2
     assert "model path not found" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "missing"), "--benchmarks", "math500,nope"]) == 2
     assert "unknown benchmark(s) ['nope']" in capsys.readouterr().err  # checked before loading the model

@@ -13,15 +13,20 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 
 from corerl.config import METHODS, PROFILES
+
+INTERRUPTED = 3  # exit status of a run stopped by its time budget (0: finished, 2: bad input)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model with one method (GRPO via TRL)",
-        description="Train with one method on a profile (tiny = CPU, t4, a100) or a YAML config.",
+        description="Train with one method on a profile (tiny = CPU, t4, a100) or a YAML config. Exit "
+        "status: 0 finished (final/ written), 3 interrupted by its time budget (run again with --resume), "
+        "2 bad input.",
     )
     parser.add_argument("--method", choices=METHODS, help="reward method (default: the config's)")
     source = parser.add_mutually_exclusive_group()
@@ -83,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from corerl.config import load_config
     from corerl.engine import train
+    from corerl.engine.run import is_finished
 
     config = load_config(
         args.config or args.profile or "tiny",
@@ -101,5 +107,12 @@ def run(args: argparse.Namespace) -> int:
         test_time_questions=args.test_time_questions,
     )
     run_dir = train(config, resume=args.resume)
+    if not is_finished(run_dir):  # its time budget stopped it: a checkpoint, no final/
+        print(
+            f"corerl train: run interrupted by its time budget (time_budget_minutes): checkpoint saved in "
+            f"{run_dir}; run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     print(f"run written to {run_dir}")
     return 0

@@ -24,6 +24,7 @@ the gathered batch, so it is the same on one process and on several.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -37,6 +38,8 @@ from corerl.collapse import read_jsonl
 from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
+
+logger = logging.getLogger(__name__)
 
 CONTINUOUS_REWARDS = frozenset({"entropy", "self-certainty", "self-verify", "self-verify-vote"})
 
@@ -306,10 +309,49 @@ def read_jsonl_steps(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path) if path.exists() else []
 
 
-def truncate_to_step(path: Path, last_step: int) -> list[dict[str, Any]]:
-    """Keep only the rows with ``step <= last_step`` (resume: no step is counted twice; the held-out
-    evaluation's step-0 row stays); returns them."""
-    rows = [row for row in read_jsonl_steps(path) if int(row.get("step", 0)) <= last_step]
+def logged_step(row: dict[str, Any]) -> int | None:
+    """A log row's step as an int (an integral float too), None when it is missing, null, negative or
+    not an integer (a hand-edited or foreign line).
+
+    >>> logged_step({"step": 3}), logged_step({"step": 3.0}), logged_step({"step": None}), logged_step({"step": "3"})
+    (3, 3, None, None)
+    """
+    step = row.get("step")
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    return step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None
+
+
+def first_duplicated_step(rows: list[dict[str, Any]]) -> int | None:
+    """The smallest training step (>= 1) that more than one ``metrics.jsonl`` row names, None when
+    none is (two writers). Step 0's own row (the held-out evaluation's) is no training step: a second
+    one is dropped by ``truncate_to_step(..., once=True)``.
+
+    >>> first_duplicated_step([{"step": 0}, {"step": 0}, {"step": 1}, {"step": 2}, {"step": 2}])
+    2
+    """
+    seen: set[int] = set()
+    duplicated = [step for row in rows if (step := logged_step(row)) and (step in seen or seen.add(step))]
+    return min(duplicated, default=None)
+
+
+def truncate_to_step(path: Path, last_step: int, *, once: bool = False) -> list[dict[str, Any]]:
+    """Keep only the rows with an integer ``step <= last_step`` (resume: no step is counted twice);
+    returns them. A row whose step is missing, null or not an integer is dropped with a warning
+    naming the file and the value (the readers refuse such a log); ``once`` (``metrics.jsonl``) also
+    drops a second row of a step (two step-0 rows of the held-out evaluation: the first is kept)."""
+    rows, seen = [], set()
+    for number, row in enumerate(read_jsonl_steps(path), start=1):
+        step = logged_step(row)
+        if step is None:
+            logger.warning(
+                "%s: dropping row %d, whose step %r is not an integer", path, number, row.get("step")
+            )
+        elif once and step in seen:
+            logger.warning("%s: dropping row %d, a second row of step %d", path, number, step)
+        elif step <= last_step:
+            seen.add(step)
+            rows.append(row)
     if path.exists():
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return rows
@@ -320,6 +362,16 @@ def append_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     with path.open("a") as handle:
         handle.write("".join(json.dumps(row) + "\n" for row in rows))
         handle.flush()
+
+
+def logged_time(rows: list[dict[str, Any]]) -> float:
+    """The training time the log reached: the last row's numeric ``time`` (0.0 when there is none)."""
+    times = [
+        row["time"]
+        for row in rows
+        if isinstance(row.get("time"), int | float) and not isinstance(row["time"], bool)
+    ]
+    return float(times[-1]) if times and math.isfinite(times[-1]) else 0.0
 
 
 class RunLogCallback(TrainerCallback):

@@ -13,6 +13,8 @@ every ``eval_every`` steps.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -63,16 +65,29 @@ def _check_resume(config: TrainConfig, run_dir: Path) -> None:
 
 
 def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]:
-    """The checkpoint to resume from: the newest complete one whose steps are all in ``metrics.jsonl``.
+    """The checkpoint to resume from: the newest complete one whose steps are all in ``metrics.jsonl``
+    once each.
 
     A checkpoint past the logged steps (the log torn or deleted) would leave a permanent gap in the
-    log, so an earlier one is used (the resume is exact: the same steps are trained again) and the
-    checkpoints after it are removed, with a warning naming what was lost.
+    log, and one past a step logged twice (two writers) a log the readers refuse, so an earlier one
+    is used (the resume is exact: the same steps are trained again) and the checkpoints after it are
+    removed, with a warning naming what was lost. Step 0 may have its own row (the held-out
+    evaluation's), once.
     """
-    from corerl.engine.monitor import read_jsonl_steps
+    from corerl.engine.monitor import first_duplicated_step, logged_step, read_jsonl_steps
 
     metrics = run_dir / "metrics.jsonl"
-    logged = rundir.logged_through([int(row.get("step", 0)) for row in read_jsonl_steps(metrics)])
+    rows = read_jsonl_steps(metrics)
+    logged = rundir.logged_through([step for row in rows if (step := logged_step(row)) is not None])
+    duplicated = first_duplicated_step(rows)
+    if duplicated is not None:  # two writers; step 0 twice is repaired by truncate_to_step(once=True)
+        logger.warning(
+            "%s logs step %d more than once: its rows from step %d on are dropped",
+            metrics,
+            duplicated,
+            duplicated,
+        )
+        logged = min(logged, duplicated - 1)
     newest, newest_step = last_complete_checkpoint(run_dir, config.method)
     if newest_step <= logged:
         return newest, newest_step
@@ -92,6 +107,38 @@ def _resume_point(config: TrainConfig, run_dir: Path) -> tuple[Path | None, int]
     return checkpoint, step
 
 
+def data_fingerprint(rows: Dataset, validation: Dataset | None) -> dict[str, Any]:
+    """The training rows' identity: their count and the SHA-256 of their contents (the validation
+    slice's too), so that a resume can tell the data it trained on from a changed file of that name."""
+    digest = hashlib.sha256()
+    for part in (rows, validation):
+        for row in [] if part is None else part.to_list():
+            digest.update(json.dumps(row, sort_keys=True, default=str).encode() + b"\n")
+        digest.update(b"--\n")
+    return {"rows": len(rows), "sha256": digest.hexdigest()}
+
+
+def check_data_fingerprint(run_dir: Path, fingerprint: dict[str, Any], data: str, *, resume: bool) -> None:
+    """Write ``data_fingerprint.json`` for a new run; on resume refuse data that differs from it."""
+    path = run_dir / rundir.DATA_FINGERPRINT_FILE
+    if resume and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError as error:
+            raise ValueError(
+                f"{path}: unreadable ({error}); remove it to resume without the data check"
+            ) from None
+        if saved != fingerprint:
+            raise ValueError(
+                f"--resume refuses changed training data: {data!r} now gives {fingerprint['rows']} rows "
+                f"(sha256 {fingerprint['sha256'][:12]}), the run trained on {saved.get('rows')} rows "
+                f"(sha256 {str(saved.get('sha256'))[:12]}, {path}); restore the data or start a new run"
+            )
+        return
+    if int(os.environ.get("RANK", "0")) == 0:
+        path.write_text(json.dumps(fingerprint) + "\n")
+
+
 @dataclass
 class PreparedRun:
     """A trainer ready to train, and the checkpoint to start from (None: from scratch)."""
@@ -103,15 +150,23 @@ class PreparedRun:
     budget: Any = None  # the TimeBudgetCallback when the config has a time budget
 
 
-def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset | None = None) -> PreparedRun:
-    """Check the inputs, write or check ``config.yaml``, load the model and compose the trainer."""
+def prepare_run(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    lock: rundir.RunLock | None = None,
+) -> PreparedRun:
+    """Check the inputs, write or check ``config.yaml``, load the model and compose the trainer.
+
+    A new run needs a new or empty folder; ``lock`` (the caller's :func:`rundir.run_lock`) makes
+    training stop once another process takes the lock over.
+    """
     run_dir = config.run_dir
     if resume:
         _check_resume(config, run_dir)
-    elif (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("checkpoint-*")):
-        raise ValueError(
-            f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
-        )
+    else:
+        rundir.refuse_occupied(run_dir)
 
     from corerl.engine.model import choose_backend
 
@@ -129,20 +184,27 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     from corerl.engine.heldout import HeldoutCallback, heldout_sets
     from corerl.engine.lengths import check_lengths
     from corerl.engine.model import load_model
-    from corerl.engine.monitor import MonitoredReward, RunLogCallback, stop_token_ids, truncate_to_step
+    from corerl.engine.monitor import (
+        MonitoredReward,
+        RunLogCallback,
+        logged_time,
+        stop_token_ids,
+        truncate_to_step,
+    )
     from corerl.engine.trainer import build_callbacks, grpo_args, trainer_class
 
     rows, validation = select_rows(config, dataset)  # bad input fails here, before a model loads
     evaluation_sets = heldout_sets(config)  # the held-out sets, fixed for the whole run (none when off)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_data_fingerprint(run_dir, data_fingerprint(rows, validation), config.data, resume=resume)
     checkpoint, checkpoint_step, time_offset = None, 0, 0.0
     main_process = int(os.environ.get("RANK", "0")) == 0  # one writer under torchrun / accelerate launch
     if resume:
         checkpoint, checkpoint_step = _resume_point(config, run_dir)
-        if main_process:
-            kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step)
+        if main_process:  # step 0's own row (the held-out evaluation's) is kept, once
+            kept = truncate_to_step(run_dir / "metrics.jsonl", checkpoint_step, once=True)
             truncate_to_step(run_dir / "samples.jsonl", checkpoint_step)
-            time_offset = float(kept[-1]["time"]) if kept else 0.0
+            time_offset = logged_time(kept)
         logger.info("resuming %s from step %d", run_dir, checkpoint_step)
     elif main_process:
         (run_dir / "config.yaml").write_text(to_yaml(config))
@@ -193,6 +255,8 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
     # One progress bar, RunLogCallback's: transformers adds its own (ProgressCallback in a terminal,
     # NotebookProgressCallback's table in Jupyter: DEFAULT_PROGRESS_CALLBACK, as disable_tqdm=False).
     trainer.remove_callback(hf_trainer.DEFAULT_PROGRESS_CALLBACK)
+    if lock is not None:  # before the log and the checkpoint of a step: a lost lock writes neither
+        trainer.add_callback(rundir.lock_guard(lock))
     heldout = (
         HeldoutCallback(config, evaluation_sets, run_dir, unsloth=backend.unsloth)
         if evaluation_sets
@@ -215,12 +279,15 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
         trainer.add_callback(heldout)
     for callback in (*mitigated.callbacks, *build_callbacks(config)):
         trainer.add_callback(callback)
+    from corerl.engine.budget import AlignSavesToGenerations, TimeBudgetCallback, generation_period
+
+    period = generation_period(config)
     budget = None
     if config.time_budget_minutes is not None:
-        from corerl.engine.budget import TimeBudgetCallback
-
-        budget = TimeBudgetCallback(config.time_budget_minutes)
+        budget = TimeBudgetCallback(config.time_budget_minutes, period)
         trainer.add_callback(budget)
+    if period > 1:  # checkpoints only where no rollout is buffered: exact resume (corerl.engine.budget)
+        trainer.add_callback(AlignSavesToGenerations(period))
     return PreparedRun(
         trainer=trainer,
         run_dir=run_dir,
@@ -263,9 +330,11 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
         logger.warning("%s is finished (final/ holds its model): --resume has nothing to do", config.run_dir)
         return config.run_dir
     main_process = int(os.environ.get("RANK", "0")) == 0  # the lock is the main process's
-    with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext():
-        run = prepare_run(config, resume=resume, dataset=dataset)
-        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    if not resume:
+        rundir.refuse_occupied(config.run_dir)  # before the lock file is written into it
+    with cpu_threads(config), rundir.run_lock(config.run_dir) if main_process else nullcontext() as lock:
+        run = prepare_run(config, resume=resume, dataset=dataset, lock=lock)
+        train_reporting_divergence(run, config)
         if run.budget is not None and run.budget.stopped_at is not None:
             return run.run_dir  # interrupted by its time budget: checkpointed, resumed by the next call
         final = run.run_dir / "final"
@@ -275,6 +344,21 @@ def _train(config: TrainConfig, *, resume: bool, dataset: Dataset | None) -> Pat
             # TTRL: evaluate on the questions it trained on
             run.mitigations.evaluate_trained(run.trainer.model, run.trainer.processing_class)
     return run.run_dir
+
+
+def train_reporting_divergence(run: PreparedRun, config: TrainConfig) -> None:
+    """``trainer.train`` from the run's checkpoint; a policy whose probabilities became inf or NaN
+    (weights diverged, or a corrupt model) is reported in one line naming the step and settings."""
+    try:
+        run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    except RuntimeError as error:
+        if "probability tensor contains" not in str(error):
+            raise
+        raise ValueError(
+            f"{run.run_dir}: sampling failed at step {run.trainer.state.global_step + 1}: the policy's "
+            f"probabilities are inf or NaN (learning_rate {config.learning_rate:g}, temperature "
+            f"{config.temperature:g}): the weights diverged or the model is corrupt"
+        ) from None
 
 
 def is_finished(run_dir: str | os.PathLike[str]) -> bool:

@@ -1,10 +1,13 @@
 """The run directory's integrity: one writer at a time, complete checkpoints, a finished run.
 
-- :func:`run_lock`: ``<run>/.lock`` names its holder (pid, host, start time) and is refreshed every
-  ``HEARTBEAT_S`` seconds by a daemon thread. A second writer is refused with the holder's name. A
-  lock is stale, and taken over with a warning, when its process is gone (same host) or its
-  heartbeat is older than ``STALE_AFTER_S`` (any host: a Colab session killed with its Drive
-  folder mounted leaves a lock whose pid means nothing elsewhere).
+- :func:`run_lock`: ``<run>/.lock`` names its holder (pid, host, start time, a random token); the
+  holder keeps an exclusive ``flock`` on it for the whole run and refreshes its time every
+  ``HEARTBEAT_S`` seconds while the file still names it. A second writer is refused with the holder's
+  name. The lock is taken over (with a warning) only when its ``flock`` is free and its holder is a
+  dead process on this host, or, for another host's holder (a Drive folder: ``flock`` does not cross
+  machines), when its heartbeat is older than ``STALE_AFTER_S``. A live process on this host is
+  never taken over, however long it was stopped. Takeover is atomic (the ``flock`` serialises the
+  contenders); a holder whose lock was taken over stops at its next step (:meth:`RunLock.check`).
 - :func:`checkpoint_problem`: why a ``checkpoint-N`` folder cannot be resumed from (a file missing,
   a truncated ``.safetensors``, a ``.pt`` that is not a complete torch archive, a ``trainer_state.json``
   that is not JSON), naming the file; :func:`last_complete_checkpoint` skips such folders.
@@ -13,18 +16,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import re
 import socket
+import stat
 import struct
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +46,12 @@ class RunLockedError(ValueError):
     """Another process holds the run directory's lock (a ValueError: the CLI reports it in one line)."""
 
 
+MAX_PID = 1 << 22  # Linux's pid_max ceiling: a larger number is no process
+
+
 def _alive(pid: int) -> bool:
+    if not 0 < pid < MAX_PID:  # 0 and negatives name process groups; a huge pid overflows os.kill
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,25 +61,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _holder(path: Path) -> dict:
+def _parse_holder(text: str) -> dict:
     try:
-        holder = json.loads(path.read_text())
-    except (OSError, ValueError):
+        holder = json.loads(text)
+    except ValueError:
         return {}
     return holder if isinstance(holder, dict) else {}
 
 
-def lock_is_stale(path: Path, now: float | None = None) -> bool:
-    """True when the lock at ``path`` belongs to a dead process on this host or missed its heartbeats."""
+def _holder(path: Path) -> dict:
+    """The holder a lock file names ({} when unreadable); never blocks (a FIFO or a folder is no lock)."""
     try:
-        age = (time.time() if now is None else now) - path.stat().st_mtime
-    except FileNotFoundError:
-        return True
-    holder = _holder(path)
-    if age > STALE_AFTER_S:
-        return True
+        if not path.is_file():
+            return {}
+        return _parse_holder(path.read_text(errors="replace"))
+    except OSError:
+        return {}
+
+
+def lock_is_stale(holder: dict, age: float) -> bool:
+    """True when a lock whose ``flock`` is free may be taken over.
+
+    On this host a live holder would hold the ``flock``; a named pid that is still alive (a process
+    without the lock: an older corerl, or the pid reused) is still never taken over, whatever the
+    lock's age: a stopped process (Ctrl-Z, a laptop asleep) stays the holder. Another host's holder
+    (a Drive folder shared between sessions, where ``flock`` does not reach) is stale once its
+    heartbeat is older than ``STALE_AFTER_S``.
+    """
     pid = holder.get("pid")
-    return holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid)
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not isinstance(pid, bool):
+        return not _alive(pid)
+    return age > STALE_AFTER_S
 
 
 def _describe(holder: dict) -> str:
@@ -76,37 +100,117 @@ def _describe(holder: dict) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')} (since {holder.get('started')})"
 
 
+class RunLock:
+    """A held run lock. :meth:`check` raises when another process took it over (another host's
+    process, after this one's heartbeat stopped for ``STALE_AFTER_S``: the machine slept)."""
+
+    def __init__(self, run_dir: Path, token: str) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / LOCK_FILE
+        self.token = token
+
+    def owned(self) -> bool:
+        return _holder(self.path).get("token") == self.token
+
+    def check(self) -> None:
+        """Raise :class:`RunLockedError` unless this process still holds the lock."""
+        if not self.owned():
+            raise RunLockedError(
+                f"{self.run_dir}: the run lock was taken over by {_describe(_holder(self.path))} while this "
+                "process was stopped; this process stops without writing more"
+            )
+
+
+def _open_lock(run_dir: Path, path: Path) -> int:
+    """A descriptor of the lock file (created if absent), refusing what is not a regular file."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+    except IsADirectoryError:
+        raise RunLockedError(f"{path} is a folder, not a run lock: remove it") from None
+    except OSError as error:
+        raise RunLockedError(
+            f"{path}: cannot create the run lock ({error.strerror or error}): is {run_dir} writable?"
+        ) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise RunLockedError(
+            f"{path} is not a regular file (a FIFO, socket or device), not a run lock: remove it"
+        )
+    return descriptor
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(descriptor)
+    return (mine.st_dev, mine.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _acquire(run_dir: Path, path: Path, holder: dict) -> int:
+    """Take the lock: an exclusive ``flock`` on ``.lock``, kept while the run lasts, then our holder
+    record written into it. Two processes taking over one stale lock serialise on the ``flock``: the
+    second sees the first's record and is refused. The file is never replaced, only rewritten, so
+    both lock the same file (a holder's release unlinks it while still locked: a descriptor of the
+    unlinked file is noticed by :func:`_same_file` and the lock is opened again)."""
+    while True:
+        descriptor = _open_lock(run_dir, path)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a live process on this host holds it
+            os.close(descriptor)
+            raise RunLockedError(
+                f"{run_dir} is being written by {_describe(_holder(path))}: wait for that run to end "
+                f"or choose another --out"
+            ) from None
+        except OSError as error:  # a filesystem without flock: the holder record alone decides
+            logger.warning("%s: no flock on this filesystem (%s): the run lock is advisory", path, error)
+            break
+        if _same_file(descriptor, path):
+            break
+        os.close(descriptor)  # released and unlinked between our open and our flock: open it again
+    text = os.pread(descriptor, 1 << 16, 0).decode(errors="replace")
+    if text.strip():
+        previous = _parse_holder(text)
+        if not lock_is_stale(previous, time.time() - os.fstat(descriptor).st_mtime):
+            os.close(descriptor)
+            raise RunLockedError(
+                f"{run_dir} is being written by {_describe(previous)}: wait for that run to end or choose "
+                f"another --out (if that process is gone, delete {path})"
+            )
+        logger.warning("%s: taking over the stale lock of %s", run_dir, _describe(previous))
+    record = json.dumps(holder).encode()
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, record, 0)
+    os.fsync(descriptor)
+    return descriptor
+
+
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``run_dir``'s lock while the block runs; raise :class:`RunLockedError` naming the holder."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+def run_lock(run_dir: Path) -> Iterator[RunLock]:
+    """Hold ``run_dir``'s lock while the block runs; raise :class:`RunLockedError` naming the holder.
+
+    The heartbeat thread refreshes the lock's time only while the lock still names this process;
+    the block calls :meth:`RunLock.check` (training does, at every step) to stop once it does not.
+    """
     path = run_dir / LOCK_FILE
     holder = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "token": uuid.uuid4().hex,
     }
-    for _ in range(2):
-        try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if not lock_is_stale(path):
-                raise RunLockedError(
-                    f"{run_dir} is being written by {_describe(_holder(path))}: wait for that run to end "
-                    f"or choose another --out (if that process is gone, delete {path})"
-                ) from None
-            logger.warning("%s: taking over the stale lock of %s", run_dir, _describe(_holder(path)))
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(holder, handle)
-        break
-    else:  # another process took the stale lock between our unlink and our create
-        raise RunLockedError(f"{run_dir} is being written by {_describe(_holder(path))}")
+    descriptor = _acquire(run_dir, path, holder)
+    lock = RunLock(run_dir, holder["token"])
     stop = threading.Event()
 
     def heartbeat() -> None:
         while not stop.wait(HEARTBEAT_S):
+            if not lock.owned():
+                logger.error("%s: the run lock was taken over by another process", run_dir)
+                return
             try:
                 os.utime(path)
             except OSError:
@@ -115,12 +219,13 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     thread = threading.Thread(target=heartbeat, name="corerl-run-lock", daemon=True)
     thread.start()
     try:
-        yield
+        yield lock
     finally:
         stop.set()
         thread.join()
-        if _holder(path).get("pid") == os.getpid():
-            path.unlink(missing_ok=True)
+        if lock.owned():
+            path.unlink(missing_ok=True)  # still under our flock: a waiting opener sees it gone
+        os.close(descriptor)
 
 
 def _safetensors_problem(path: Path) -> str | None:
@@ -170,15 +275,7 @@ def checkpoint_problem(folder: Path, needed: tuple[str, ...]) -> str | None:
             return f"{folder / name} is missing"
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         return f"{folder} holds no model weights ({' or '.join(WEIGHT_FILES)})"
-    for path in sorted(folder.iterdir()):
-        if path.is_file():
-            try:
-                problem = _file_problem(path)
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                problem = f"unreadable ({error})"
-            if problem:
-                return f"{path} is {problem}"
-    return None
+    return folder_problem(folder)
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -220,3 +317,58 @@ def logged_through(steps: list[int]) -> int:
     while last + 1 in seen:
         last += 1
     return last
+
+
+DATA_FINGERPRINT_FILE = "data_fingerprint.json"
+# What a run writes before its model loads: a folder holding exactly these never trained a step (its
+# model failed to load, say) and a new run may start over in it (a user's own config.yaml alone may not).
+START_FILES = frozenset({"config.yaml", DATA_FINGERPRINT_FILE})
+
+
+def refuse_occupied(run_dir: Path) -> None:
+    """Raise ValueError unless ``run_dir`` is new, empty, or holds only a start that never trained
+    (:data:`START_FILES`): a new run writes ``config.yaml``, ``README.md`` (TRL's model card) and
+    more there, over whatever it holds."""
+    try:
+        entries = sorted(path.name for path in run_dir.iterdir() if path.name != LOCK_FILE)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise ValueError(f"--out {run_dir} is an existing file; give a new or empty folder") from None
+    if not entries or set(entries) == START_FILES:
+        return
+    shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+    if (run_dir / "config.yaml").is_file():
+        raise ValueError(
+            f"{run_dir} already holds a run ({shown}): pass --resume to continue it, or choose another --out"
+        )
+    raise ValueError(
+        f"{run_dir} is not empty ({shown}): a new run needs a new or empty folder (it would write "
+        "config.yaml and README.md there); choose another --out"
+    )
+
+
+def lock_guard(lock: RunLock) -> Any:
+    """A TrainerCallback that stops training with :class:`RunLockedError` at the first step end after
+    another process took the run lock over, before that step is logged or checkpointed."""
+    from transformers import TrainerCallback
+
+    class LockGuard(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            lock.check()
+            return control
+
+    return LockGuard()
+
+
+def folder_problem(folder: Path) -> str | None:
+    """The first truncated or corrupt file of a model folder (weights, JSON), named; None when all read."""
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            try:
+                problem = _file_problem(path)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problem = f"unreadable ({error})"
+            if problem:
+                return f"{path} is {problem}"
+    return None

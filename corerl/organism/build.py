@@ -197,12 +197,29 @@ def ensure_base_model(
         raise ValueError(f"settings are for prior {settings.prior!r}, asked for {prior!r}")
     root = cache_root(cache_dir)
     target = root / f"{prior}-{settings.digest()}"
-    if (target / SETTINGS_FILE).exists():
+    if _cached(target):
         return target
     worked = root / f"worked-{settings.worked_digest()}"
-    if not (worked / SETTINGS_FILE).exists():
+    if not _cached(worked):
         build_worked_model(worked, settings)
     return build_mixture_model(target, worked, settings)
+
+
+def _cached(entry: Path) -> bool:
+    """True when ``entry`` is a complete cache entry; a corrupt one (a truncated weights file, a
+    JSON file that is not JSON) is named in a warning and removed, to be built again (byte-identical)."""
+    from corerl.engine.rundir import WEIGHT_FILES, folder_problem
+
+    if not (entry / SETTINGS_FILE).exists():
+        return False
+    problem = folder_problem(entry)
+    if problem is None and not any((entry / name).is_file() for name in WEIGHT_FILES):
+        problem = f"{entry} holds no model weights"
+    if problem is None:
+        return True
+    logger.warning("the cached organism model is corrupt (%s): building it again", problem)
+    shutil.rmtree(entry)
+    return False
 
 
 def _train_rows(settings: BuildSettings) -> list[tuple[Any, list[str]]]:

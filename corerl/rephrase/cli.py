@@ -75,6 +75,8 @@ def run_command(args: argparse.Namespace) -> int:
             f"--out {args.out} is the --input file: choose another output (it would overwrite the "
             "input, and with --resume every row would count as already done)"
         )
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1 (leave it out for every row), got {args.limit}")
     rows = load_rows(args.input, limit=args.limit)
     rephraser: Rephraser
     if args.check_existing:

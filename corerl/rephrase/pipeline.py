@@ -155,9 +155,7 @@ def rephrase_rows(
     if out.suffix == ".parquet" and out.exists():  # a finished run: nothing left to do
         kept_rows = _read_parquet_rows(out)
         return summarize(kept_rows, read_jsonl_rows(rejected_path))
-    done = {
-        str(row["id"]) for path in (kept_path, rejected_path) for row in read_jsonl_rows(path, repair=True)
-    }
+    done = _keep_own_rows(rows, kept_path, rejected_path)
     pending = [row for row in rows if str(row["id"]) not in done]
     if done:
         logger.info("resuming: %d rows already written, %d to go", len(done), len(pending))
@@ -202,6 +200,32 @@ def rephrase_rows(
         _write_parquet_rows(kept_rows, out)
         kept_path.unlink()
     return summarize(kept_rows, read_jsonl_rows(rejected_path))
+
+
+def _keep_own_rows(rows: Sequence[Mapping[str, Any]], kept_path: Path, rejected_path: Path) -> set[str]:
+    """The ids already written, once each; written rows that are not the input's (an id it lacks, or
+    its id with another question) and second rows of an id are removed from the files, with a warning,
+    so that a resumed run ends with exactly one row per input row."""
+    questions = {str(row["id"]): row["question"] for row in rows}
+    done: set[str] = set()
+    for path in (kept_path, rejected_path):
+        written = read_jsonl_rows(path, repair=True)
+        own = []
+        for record in written:
+            key = str(record.get("id")) if isinstance(record, dict) else None
+            if key in questions and key not in done and record.get("question") == questions[key]:
+                done.add(key)
+                own.append(record)
+        if len(own) != len(written):
+            logger.warning(
+                "%s: removing %d row(s) that repeat an id or are not rows of the input",
+                path,
+                len(written) - len(own),
+            )
+            path.write_text(
+                "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in own), encoding="utf-8"
+            )
+    return done
 
 
 def _judge(
