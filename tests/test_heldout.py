@@ -97,7 +97,7 @@ def test_the_tiny_default_is_the_studys_evaluation_every_10_steps() -> None:
 def test_bad_evaluation_settings_are_refused_before_a_model_loads(tmp_path) -> None:
     with pytest.raises(ValueError, match="eval_every must be >= 0, got -1"):
         make_config("tiny", eval_every=-1)
-    with pytest.raises(ValueError, match="eval_samples must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"eval_samples must be in \[1, 1024\], got 0"):
         make_config("tiny", eval_samples=0)
     with pytest.raises(ValueError, match="eval_sets needs eval_every > 0"):
         make_config("tiny", eval_every=0, eval_sets=["hard"])
@@ -112,6 +112,8 @@ def test_the_train_command_sets_eval_every(monkeypatch: pytest.MonkeyPatch, tmp_
 
     seen = []
     monkeypatch.setattr(corerl.engine, "train", lambda config, resume=False: seen.append(config) or tmp_path)
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "model.safetensors").write_bytes(b"")  # a finished run: exit status 0
     assert main(["train", "--eval-every", "5", "--out", str(tmp_path)]) == 0
     assert main(["train", "--eval-every", "0", "--out", str(tmp_path)]) == 0
     assert main(["train", "--out", str(tmp_path)]) == 0
