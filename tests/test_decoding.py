@@ -120,3 +120,23 @@ def test_supports_only_what_it_reproduces(tiny_model_dir: Path, tmp_path: Path) 
     assert plain_sampling(1.0, 1.0, 0, None, 1.0)
     assert not plain_sampling(1.0, 1.0, 20, None, 1.0)
     assert not plain_sampling(0.0, 1.0, 0, None, 1.0)
+
+
+def test_evaluation_samples_are_those_of_generate(tiny_model_dir: Path, monkeypatch) -> None:
+    """corerl.generation.generate takes the lean path on the tiny model and returns generate's texts."""
+    from corerl import generation
+    from corerl.engine import decoding
+
+    model, tokenizer = _load(tiny_model_dir)
+    prompts = ["1 + 2 =", "Problem: 12 + 30 = ?\nSolution:\n", "7"]
+    calls = []
+    monkeypatch.setattr(decoding, "sample", lambda *a, **k: calls.append(1) or sample(*a, **k))
+    lean = generation.generate(
+        model, tokenizer, prompts, n=4, temperature=0.8, max_new_tokens=10, batch_size=5
+    )
+    assert calls
+    monkeypatch.setattr(decoding, "supports", lambda model: False)
+    assert (
+        generation.generate(model, tokenizer, prompts, n=4, temperature=0.8, max_new_tokens=10, batch_size=5)
+        == lean
+    )
