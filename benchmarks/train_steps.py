@@ -18,9 +18,22 @@ generated token and the ratio A/B. Both sides sample the same tokens for the sam
 sampler draws what ``generate`` draws), so their completion lengths must agree; the printout says so.
 CPU time is the figure to read on a loaded machine: wall time there mostly measures the other jobs.
 
-Profile (cProfile, CPU-time clock, 30 ground-truth steps of the organism's aligned model, one thread,
-under a load average of ~11 on 2 cores), f6afaa3 vs this revision: see the commit message that
-introduced ``--against`` (git log -- benchmarks/train_steps.py).
+Profile (cProfile with the CPU-time clock, 30 ground-truth steps of the organism's aligned model, one
+torch thread, load average ~11 on 2 shared cores; CPU seconds per step inside ``training_step``):
+
+    f6afaa3                                     0.887   this revision                             0.607
+      HF generate (TRL's _generate_single_turn) 0.558     corerl.engine.decoding.sample           0.302
+      backward                                  0.156     backward                                0.155
+      log-prob forward (TRL)                    0.125     log-prob forward (TRL)                  0.112
+      rewards + monitor (in process)            0.020     rewards + monitor                       0.014
+        + 316 math-verify worker round trips              no worker round trip (integers)
+      strategy shares 0.004, prompt tokenizing 0.003, batch_decode 0.003, optimizer 0.004, metrics
+      logging < 0.001: negligible on both sides.
+
+Checked and left: fused q/k/v and gate/up products, a plain-matmul attention for one-token steps
+(no CPU gain measured), dropping finished rows from the forward pass (about 10% of generation);
+dataloader workers are 0, gradient checkpointing off and torch threads 1 already. The log-probability
+and backward passes are arithmetic (about 7.5 GFLOP a step by our count, an estimate).
 """
 
 from __future__ import annotations
@@ -193,7 +206,15 @@ def _compare_method(method: str, baseline: Path, model: Path, steps: int, rounds
         ("wall per token", "wall_per_step", "tokens_per_step"),
     ):
         a, b = median("A", key, per), median("B", key, per)
-        print(f"{label:<17} A {1000 * a:8.3f} ms  B {1000 * b:8.3f} ms  ratio A/B {a / b:5.2f}x  (medians)")
+        # each round's A and B ran back to back, under about the same load: its ratio is the paired figure
+        paired = [
+            (ra[key] / ra[per]) / (rb[key] / rb[per])
+            for ra, rb in zip(results["A"], results["B"], strict=True)
+        ]
+        print(
+            f"{label:<17} A {1000 * a:8.3f} ms  B {1000 * b:8.3f} ms (medians)  ratio A/B per round "
+            f"{' '.join(f'{r:.2f}' for r in paired)}, median {statistics.median(paired):.2f}x"
+        )
 
 
 def table(methods: list[str], steps: int, organism: bool, threads: int) -> None:
