@@ -162,6 +162,7 @@ _SQRT_SHORTHAND = re.compile(r"\\sqrt(\d+|[a-zA-Z])")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
 _DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
+_INTEGER = re.compile(r"-?\d+")
 _SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
 
 
@@ -382,10 +383,15 @@ _worker = VerifyWorker()
 
 @functools.lru_cache(maxsize=1 << 16)
 def _answers_match_cached(a: str, b: str) -> bool:
-    if normalize_answer(a) == normalize_answer(b):
+    left, right = normalize_answer(a), normalize_answer(b)
+    if left == right:
         return True
     if is_hedged(a) or is_hedged(b):  # math-verify would drop the hedge's text and grade the number
         return False
+    if _INTEGER.fullmatch(left) and _INTEGER.fullmatch(right):
+        # Two integers: math-verify's verdict is their equality; asking the worker costs a process
+        # round trip per new pair (most of an organism step's reward time).
+        return int(left) == int(right)
     return _worker.equal(a, b)
 
 

@@ -13,7 +13,9 @@ Stopping: a completion ends at the tokenizer's EOS or at the chat template's end
 went on to invent.
 
 Determinism: the HF path seeds torch once per call, so the same model, prompts, seed and batch size
-give the same samples on CPU. The vLLM path passes the seed to vLLM's sampler.
+give the same samples on CPU. The vLLM path passes the seed to vLLM's sampler. On a CPU, a small
+Qwen3 sampled at top-p 1 (the organism's evaluation) goes through ``corerl.engine.decoding.sample``,
+which draws the tokens ``generate`` draws without its per-token overhead.
 
 :func:`load_model` picks the backend: vLLM only when it imports and CUDA is present (it is never
 imported otherwise), else transformers. A PEFT adapter directory is applied to its base model loaded
@@ -176,10 +178,14 @@ def _generate_hf(
     from tqdm.auto import tqdm
     from transformers import GenerationConfig
 
+    from corerl.engine.decoding import plain_sampling, sample, supports
+
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         raise ValueError("the tokenizer has neither a pad token nor an eos token; cannot batch prompts")
     sampling = temperature > 0
+    # corerl.engine.decoding's sampler: same tokens for the same seed on a small Qwen3 on a CPU
+    lean = bool(stop_ids) and supports(model) and plain_sampling(temperature, top_p, 0, None, 1.0)
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=sampling,
@@ -217,13 +223,24 @@ def _generate_hf(
                     ids = encoded[index]
                     input_ids[position, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
                     attention_mask[position, width - len(ids) :] = 1
-                with torch.no_grad():
-                    output = model.generate(
-                        input_ids=input_ids.to(device),
-                        attention_mask=attention_mask.to(device),
-                        generation_config=config,
+                if lean:  # the same tokens as generate below, without its per-token overhead
+                    drawn = sample(
+                        model,
+                        [encoded[index] for index, _ in batch],
+                        max_new_tokens=max_new_tokens,
+                        temperature=temperature,
+                        stop_ids=stop_ids,
+                        pad_id=pad_id,
                     )
-                decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+                    decoded = tokenizer.batch_decode(drawn, skip_special_tokens=True)
+                else:
+                    with torch.no_grad():
+                        output = model.generate(
+                            input_ids=input_ids.to(device),
+                            attention_mask=attention_mask.to(device),
+                            generation_config=config,
+                        )
+                    decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
                 for (index, copy), text in zip(batch, decoded, strict=True):
                     completions[index][copy] = text
         finally:

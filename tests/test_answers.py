@@ -270,3 +270,17 @@ def test_a_hung_comparison_is_killed_and_counts_as_not_equal() -> None:
     started = time.monotonic()
     assert worker.equal("1", "2") is False
     assert time.monotonic() - started < 30 and worker.process is None  # killed, restarted on next use
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("23", "24"), ("7", "007"), ("-3", "3"), ("-0", "0"), ("1,000", "1000")]
+)
+def test_two_integers_are_decided_without_the_worker_as_math_verify_decides(
+    monkeypatch, a: str, b: str
+) -> None:
+    from corerl import answers
+
+    expected = _math_verify_equal(a, b, in_main_thread=True)
+    monkeypatch.setattr(answers._worker, "equal", lambda *_: pytest.fail("the worker was asked"))
+    answers._answers_match_cached.cache_clear()
+    assert answers_match(a, b) is expected

@@ -22,6 +22,14 @@ def test_trl_is_the_pinned_version() -> None:
 def test_overridden_hook_signatures() -> None:
     trainer = grpo_trainer.GRPOTrainer
     assert _parameters(trainer._generate) == ["self", "prompts"]
+    assert _parameters(trainer._generate_single_turn) == [
+        "self",
+        "prompt_ids",
+        "images",
+        "multimodal_fields",
+        "num_generations",
+        "has_tool_images",
+    ]
     assert _parameters(trainer._get_train_sampler) == ["self", "dataset"]
     assert _parameters(trainer._save_checkpoint) == ["self", "model", "trial"]
     assert _parameters(trainer._load_optimizer_and_scheduler) == ["self", "checkpoint"]
@@ -94,17 +102,14 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         "_generate_and_score_completions",
         "compute_loss",
     }
+    always = {"_get_train_sampler", "_generate_single_turn"}
+    hooks |= always
     for method, expected in {
-        "majority-vote": {"_get_train_sampler"},
-        "entropy": {"_generate", "_get_train_sampler"},
-        "self-certainty": {"_generate", "_get_train_sampler"},
-        "co-rewarding-1": {"_get_train_sampler", "_generate_and_score_completions", "compute_loss"},
-        "co-rewarding-2": {
-            "_generate",
-            "_get_train_sampler",
-            "_save_checkpoint",
-            "_load_optimizer_and_scheduler",
-        },
+        "majority-vote": always,
+        "entropy": {"_generate", *always},
+        "self-certainty": {"_generate", *always},
+        "co-rewarding-1": {"_generate_and_score_completions", "compute_loss", *always},
+        "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler", *always},
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)
@@ -112,3 +117,21 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         assert overridden == expected, method
         # Token entropies (a 151,936-word forward pass on Qwen) only where the reward reads them.
         assert issubclass(cls, RolloutSignalsMixin) == (method in ("entropy", "self-certainty")), method
+
+
+def test_lean_generation_mirrors_trls_hf_path() -> None:
+    """corerl.engine.decoding reproduces TRL's HF branch: left padding, generate with the trainer's
+    generation_config (eos_token_ids as stops), everything after the first EOS cut, logprobs None."""
+    source = inspect.getsource(grpo_trainer.GRPOTrainer._generate_single_turn)
+    for expression in (
+        'padding_value=self._tokenizer.pad_token_id, padding_side="left"',
+        "**generate_inputs, generation_config=self.generation_config",
+        "is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=device))",
+        "completion_mask = (sequence_indices <= eos_idx.unsqueeze(1)).int()",
+        "logprobs = None  # not used in this case",
+        "return completion_ids, logprobs",
+    ):
+        assert expression in source
+    init = inspect.getsource(grpo_trainer.GRPOTrainer.__init__)
+    assert '"max_new_tokens": self.max_completion_length,' in init
+    assert '"eos_token_id": self.eos_token_ids,' in init
