@@ -87,6 +87,7 @@ def measure(method: str, args: argparse.Namespace, model_dir: Path, out: Path) -
 
     from corerl.config import make_config
     from corerl.engine import train
+    from corerl.rewards import VIEW_METHODS
 
     overrides = {
         "method": method,
@@ -119,7 +120,7 @@ def measure(method: str, args: argparse.Namespace, model_dir: Path, out: Path) -
         later["time"] - earlier["time"] for earlier, later in zip(rows, rows[1:], strict=False)
     ]
     steady = times[1:] or times
-    prompts = config.questions_per_step * (2 if method == "co-rewarding-1" else 1)
+    prompts = config.questions_per_step * (2 if method in VIEW_METHODS else 1)
     rollouts = prompts * config.num_generations
     tokens = [row["completion_length"] * rollouts for row in rows]
     now, peak = host_ram_gib()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from corerl.config import STUDY_METHODS, make_config
 from corerl.engine import train
+from corerl.rewards import VIEW_METHODS
 
 BENCHMARKED = list(STUDY_METHODS)
 
@@ -55,7 +56,7 @@ def main() -> None:
             rows = [json.loads(line) for line in (train(config) / "metrics.jsonl").read_text().splitlines()]
             per_step = (rows[-1]["time"] - rows[0]["time"]) / max(len(rows) - 1, 1)
             rollouts = (
-                config.questions_per_step * config.num_generations * (2 if method == "co-rewarding-1" else 1)
+                config.questions_per_step * config.num_generations * (2 if method in VIEW_METHODS else 1)
             )
             length = sum(row["completion_length"] for row in rows) / len(rows)
             print(f"{method:<16}{per_step:>8.3f}{rollouts:>10}{length:>8.1f}")

@@ -21,6 +21,7 @@ from corerl.engine import train
 from corerl.engine.run import cpu_threads, prepare_run
 from corerl.engine.teacher import TEACHER_STATE_FILE
 from corerl.organism.strategies import STRATEGIES
+from corerl.rewards import TEACHER_METHODS
 
 pytestmark = pytest.mark.slow
 
@@ -130,12 +131,12 @@ def test_three_steps_change_the_trainable_weights(method: str, base_model, datas
     # Token entropies are computed only where the reward reads them (a costly pass at Qwen's vocabulary).
     signals = method in ("entropy", "self-certainty")
     assert all((row["token_entropy"] is not None and row["token_entropy"] > 0) == signals for row in rows)
-    voting = method in ("majority-vote", "co-rewarding-1", "co-rewarding-2")
+    voting = method in ("majority-vote", "co-rewarding-1", "co-rewarding-2", "co-rewarding-3")
     assert all((row["pseudo_label_accuracy"] is not None) == voting for row in rows)
-    assert all((row["teacher_alpha"] is not None) == (method == "co-rewarding-2") for row in rows)
+    assert all((row["teacher_alpha"] is not None) == (method in TEACHER_METHODS) for row in rows)
     samples = [json.loads(line) for line in (run.run_dir / "samples.jsonl").read_text().splitlines()]
     assert sorted({row["step"] for row in samples}) == [1, 2]
-    if method == "co-rewarding-2":
+    if method in TEACHER_METHODS:
         teacher = run.trainer._teacher_model
         optimized = {id(p) for group in run.trainer.optimizer.param_groups for p in group["params"]}
         assert all(not p.requires_grad and id(p) not in optimized for p in teacher.parameters())

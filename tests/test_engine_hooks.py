@@ -105,6 +105,14 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
             "_save_checkpoint",
             "_load_optimizer_and_scheduler",
         },
+        "co-rewarding-3": {  # Co-rewarding-I's pairs and loss with Co-rewarding-II's teacher
+            "_generate",
+            "_get_train_sampler",
+            "_generate_and_score_completions",
+            "compute_loss",
+            "_save_checkpoint",
+            "_load_optimizer_and_scheduler",
+        },
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from corerl.rewards import VIEW_METHODS
+
 
 def model_context(model: Any) -> int | None:
     """The model's number of positions, or None when its config does not say."""
@@ -46,7 +48,7 @@ def check_lengths(config: Any, model: Any, tokenizer: Any, dataset: Any) -> None
             f"{context} positions (max_position_embeddings of {config.model or 'the profile model'}); "
             f"lower max_completion_length"
         )
-    columns = ["question"] + (["rephrased"] if config.method == "co-rewarding-1" else [])
+    columns = ["question"] + (["rephrased"] if config.method in VIEW_METHODS else [])
     texts, names = [], []
     for column in columns:  # Co-rewarding-I: both views are prompts
         texts += [config.format_prompt(str(text)) for text in dataset[column]]
