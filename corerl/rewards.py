@@ -382,7 +382,14 @@ def cross_view_teacher_labels(
 
 def make_cross_view_teacher_reward(*, merge_equivalent: bool = False) -> RewardFunction:
     """Co-rewarding-III's reward (official ``co_rewarding_III.py``, Co-rewarding @d5f4d6a5): both
-    views as in Co-rewarding-I, labels voted by the EMA teacher as in Co-rewarding-II."""
+    views as in Co-rewarding-I, labels voted by the EMA teacher as in Co-rewarding-II.
+
+    Prediction, written before its first run (issue 21's pre-registration): by Co-rewarding's account
+    (arXiv 2508.00410, which reports I and II, not III) it should track ground truth at least as well
+    as Co-rewarding-I and II on the tiny aligned prior (held-out accuracy rising from the base model's
+    and no collapse within 50 steps), resist a view-dependent shortcut as I does, and, like every
+    voting method, not resist a view-independent one.
+    """
 
     def cross_view_teacher_reward(
         prompts: Sequence[Any],
