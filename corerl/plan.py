@@ -145,9 +145,10 @@ NOTEBOOK_WORK: dict[str, dict[str, Any]] = {
         "runs": [
             PlannedRun("co-rewarding-2", "co-rewarding-2"),
             PlannedRun("co-rewarding-2-no-ema", "co-rewarding-2"),
+            PlannedRun("co-rewarding-3", "co-rewarding-3"),  # both views and the teacher: 4G generations
             PlannedRun("majority-vote", "majority-vote"),
         ],
-        "evaluations": ["base", "co-rewarding-2", "co-rewarding-2-no-ema", "majority-vote"],
+        "evaluations": ["base", "co-rewarding-2", "co-rewarding-2-no-ema", "co-rewarding-3", "majority-vote"],
     },
     "04_collapse_analysis": {
         "runs": [

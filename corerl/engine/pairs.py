@@ -1,5 +1,8 @@
 """Co-rewarding-I on the data side: two views per question, kept together in one generation batch.
 
+Co-rewarding-III (``co-rewarding-3``) uses the same views, sampler and loss, with the EMA teacher of
+``corerl.engine.teacher`` on top (``corerl.rewards.VIEW_METHODS``).
+
 ``expand_views`` turns each question into two consecutive prompts, the original and its rephrasing,
 sharing ``id`` and tagged ``view``. ``PairRepeatSampler`` is TRL's ``RepeatSampler`` with the shuffle
 applied to whole pairs, so both views of a question always land in the same generation batch (with
