@@ -168,7 +168,7 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
 _DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
 _SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
-_THOUSANDS_SPACING = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
+_THOUSANDS_SPACING = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3})")  # ",\!" marks a thousands group
 _INTEGER_SLASH = re.compile(r"^(-?)(\d+)/(\d+)$")
 
 
@@ -255,7 +255,7 @@ def normalize_answer(answer: str | None) -> str:
     text = answer.strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\left", "").replace("\\right", "")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    text = _THOUSANDS_SPACING.sub(",", text)  # MATH writes 1,000,000 as "1,\\!000,\\!000"
+    text = _THOUSANDS_SPACING.sub(",", text)  # MATH writes 111,111,111 as "111, \\! 111, \\! 111"
     text = _SPACING.sub("", text)
     text = _DEGREES.sub("", text)
     text = text.replace("\\%", "").replace("%", "")

@@ -89,6 +89,13 @@ def test_a_list_is_not_read_as_a_thousands_number(listed, joined) -> None:
 def test_thousands_separators_still_merge_in_one_number() -> None:
     assert normalize_answer("1,000") == normalize_answer("1000") == "1000"
     assert normalize_answer("x = 12,345") == "12345" and normalize_answer("1,000.") == "1000"
+    # MATH's ",\!" thousands groups, with or without spaces (math_test: "111, \! 111, \! 111")
+    assert normalize_answer(r"111, \! 111, \! 111") == normalize_answer(r"111,\!111,\!111") == "111111111"
+
+
+def test_shipped_lists_of_angles_stay_lists() -> None:
+    # math_train: "60^\circ, 120^\circ" was read as 60120 before issue 24.
+    assert normalize_answer(r"60^\circ, 120^\circ") == "60,120" != normalize_answer("60120")
 
 
 def test_an_integer_fraction_votes_with_its_latex_form() -> None:
