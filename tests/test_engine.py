@@ -176,6 +176,31 @@ def test_lora_teacher_is_a_frozen_adapter_and_the_kl_reference(base_model, datas
     assert all(torch.equal(saved[name], teacher[name].cpu()) for name in saved)
 
 
+def test_co_rewarding_3_teacher_samples_both_views_and_each_view_meets_its_twin(
+    base_model, dataset, tmp_path, monkeypatch
+) -> None:
+    import corerl.rewards as rewards
+
+    seen = []
+    labels_and_votes = rewards._cross_view_teacher_labels_and_votes
+
+    def spy(teacher_completions, ids, views, merge_equivalent):
+        labels, votes, missing = labels_and_votes(teacher_completions, ids, views, merge_equivalent)
+        seen.append((list(views), {len(group) for group in teacher_completions}, missing))
+        return labels, votes, missing
+
+    monkeypatch.setattr(rewards, "_cross_view_teacher_labels_and_votes", spy)
+    config = tiny_config(base_model, tmp_path / "cr3", "co-rewarding-3", max_steps=1)
+    run = prepare_run(config, dataset=dataset)
+    with cpu_threads(config):
+        run.trainer.train()
+    assert seen
+    for views, teacher_group_sizes, missing in seen:
+        # both views in every reward batch, each scored by the teacher's G rollouts on its twin
+        assert views.count("original") == views.count("rephrased") > 0
+        assert teacher_group_sizes == {config.num_generations} and missing == 0
+
+
 @pytest.mark.parametrize("where", ["terminal", "notebook"])
 def test_one_progress_bar_corerls(where: str, base_model, dataset, tmp_path, monkeypatch) -> None:
     """transformers' progress callback (its notebook table under Jupyter) is removed; corerl's bar stays."""
