@@ -143,6 +143,7 @@ def train_one(method: str, args: argparse.Namespace, model_dir: Path, runs: Path
     import torch
 
     from corerl.engine import train
+    from corerl.rewards import VIEW_METHODS
 
     config = run_config(method, args, model_dir, runs)
     cuda = torch.cuda.is_available() and not args.dry
@@ -165,7 +166,8 @@ def train_one(method: str, args: argparse.Namespace, model_dir: Path, runs: Path
         later["time"] - earlier["time"] for earlier, later in zip(steps, steps[1:], strict=False)
     ]
     steady = times[1:] or times
-    rollouts = config.questions_per_step * (2 if method == "co-rewarding-1" else 1) * config.num_generations
+    prompts = config.questions_per_step * (2 if method in VIEW_METHODS else 1)
+    rollouts = prompts * config.num_generations
     tokens = [row["completion_length"] * rollouts for row in steps]
     now, peak = host_ram_gib()
     result = {

@@ -127,7 +127,10 @@ def child(method: str, steps: int, model: str, seed: int) -> None:
         rows = [json.loads(line) for line in (train(config) / "metrics.jsonl").read_text().splitlines()]
     stamps = StepTimer.stamps[2:]  # from the end of step 1: the first step carries the warm-up
     timed = len(stamps) - 1
-    rollouts = config.questions_per_step * config.num_generations * (2 if method == "co-rewarding-1" else 1)
+    from corerl import rewards
+
+    views = getattr(rewards, "VIEW_METHODS", ("co-rewarding-1",))  # a revision older than co-rewarding-3
+    rollouts = config.questions_per_step * config.num_generations * (2 if method in views else 1)
     lengths = [row["completion_length"] for row in rows if row.get("step", 0) >= 2]
     result = {
         "corerl": str(Path(corerl.__file__).resolve().parent),
@@ -227,6 +230,7 @@ def _compare_method(method: str, baseline: Path, model: Path, steps: int, rounds
 def table(methods: list[str], steps: int, organism: bool, threads: int) -> None:
     from corerl.config import make_config
     from corerl.engine import train
+    from corerl.rewards import VIEW_METHODS
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
@@ -248,7 +252,7 @@ def table(methods: list[str], steps: int, organism: bool, threads: int) -> None:
             rows = [json.loads(line) for line in (train(config) / "metrics.jsonl").read_text().splitlines()]
             per_step = (rows[-1]["time"] - rows[0]["time"]) / max(len(rows) - 1, 1)
             rollouts = (
-                config.questions_per_step * config.num_generations * (2 if method == "co-rewarding-1" else 1)
+                config.questions_per_step * config.num_generations * (2 if method in VIEW_METHODS else 1)
             )
             length = sum(row["completion_length"] for row in rows) / len(rows)
             print(f"{method:<16}{per_step:>8.3f}{rollouts:>10}{length:>8.1f}")

@@ -4,15 +4,20 @@ Every method in the study starts from ``ans(y)``, the content of the last ``\\bo
 completion (methods.md). Two comparisons serve two purposes:
 
 - ``normalize_answer`` is a fast, pure string canonicalisation used to *vote* (thousands of answers
-  per step). Two answers vote together when their normal forms are equal. This is TTRL's rule
-  (normalised strings); SRT votes on raw strings and the scaling study on sympy-simplified forms.
+  per step). Two answers vote together when their normal forms are equal. This is TTRL's approach
+  (normalised strings, with our own normaliser: ``corerl.voting`` lists how it differs from TTRL's);
+  SRT votes on raw strings and the scaling study on sympy-simplified forms.
 - ``answers_match`` is mathematical equivalence through math-verify, used to *grade* against ground
   truth (and, optionally, to merge equivalent vote candidates). It is bounded in time, cached, and
   never raises. math-verify runs in a child process (``corerl.verify_worker``, killed when late):
   the caller's SIGALRM/``setitimer`` watchdogs are left alone and its ``__main__`` is never re-run,
   on any thread. A hedged answer (``4\\text{ or 5}``, ``100 or more``, ``2\\mathrm{i}`` against 2) never
   matches a single number: math-verify drops text, and a policy graded that way learns to hedge.
-"""
+
+Extraction departs from the official Hendrycks ``last_boxed_only_string``/``remove_boxed`` (used
+by Co-rewarding @6c60ea45 and SRT @212e57e0) where theirs is wrong: ``\\boxed{ 3 }`` gives ``3``
+here (theirs keeps the spaces), ``\\fbox{7}`` gives ``7`` (their ``remove_boxed`` fails on it and
+the answer is lost), and ``\\boxed {3}`` gives ``3`` (theirs reads ``{3}``)."""
 
 from __future__ import annotations
 
@@ -164,6 +169,24 @@ _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0+$")
 _DECIMAL_ZEROS = re.compile(r"^(-?\d*\.\d*?)0+$")
 _INTEGER = re.compile(r"-?\d+")
 _SIMPLE_LHS = re.compile(r"^[a-zA-Z](_\{?\w+\}?)?$")
+_THOUSANDS_SPACING = re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3})")  # ",\!" marks a thousands group
+_INTEGER_SLASH = re.compile(r"^(-?)(\d+)/(\d+)$")
+
+
+def _drop_thousands_separators(text: str) -> str:
+    """``1,000`` -> ``1000`` when the whole answer (or the right side of ``x = ``) is one number
+    written with thousands separators; a list such as ``81, 256`` or ``10,100, 5`` is left alone.
+
+    >>> _drop_thousands_separators("1,000"), _drop_thousands_separators("x = 12,345.5")
+    ('1000', 'x = 12345.5')
+    >>> _drop_thousands_separators("81, 256"), _drop_thousands_separators("10, 100")
+    ('81, 256', '10, 100')
+    """
+    lhs, equals, rhs = text.rpartition("=")
+    number = rhs.strip().rstrip(".")
+    if _THOUSANDS.match(number) and (not equals or _SIMPLE_LHS.match(lhs.strip())):
+        return text.replace(number, number.replace(",", ""))
+    return text
 
 
 def _is_unit(text: str) -> bool:
@@ -210,14 +233,17 @@ def normalize_answer(answer: str | None) -> str:
     """A canonical string for voting: equal strings mean the same answer in the common cases.
 
     Handles whitespace, ``$``, ``\\left``/``\\right``, ``\\dfrac``/``\\tfrac``, ``\\!`` and other
-    spacing, ``\\text{}`` wrappers and trailing units, degrees, ``\\%``, thousands separators,
-    trailing ``.0`` on integers, ``x = 5`` -> ``5``, ``\\frac12`` -> ``\\frac{1}{2}``. Pure, fast and
-    total: any input, ``None`` included, gives a string.
+    spacing, ``\\text{}`` wrappers and trailing units, degrees, ``\\%``, thousands separators (only
+    in one number: the list ``81, 256`` stays a list), trailing ``.0`` on integers, ``x = 5`` -> ``5``,
+    ``\\frac12`` -> ``\\frac{1}{2}``, integer ``13/4`` -> ``\\frac{13}{4}``. Pure, fast and total: any
+    input, ``None`` included, gives a string.
 
     >>> normalize_answer(r" $\\dfrac{1}{2}$ ")
     '\\\\frac{1}{2}'
     >>> normalize_answer("142.0"), normalize_answer("1,000"), normalize_answer("x = 5")
     ('142', '1000', '5')
+    >>> normalize_answer("81, 256"), normalize_answer("-13/4")
+    ('81,256', '-\\\\frac{13}{4}')
     >>> normalize_answer(r"\\left( 3, \\frac{\\pi}{2} \\right)")
     '(3,\\\\frac{\\\\pi}{2})'
     >>> normalize_answer(r"12\\text{ cm}"), normalize_answer(r"90^\\circ"), normalize_answer(r"50\\%")
@@ -230,6 +256,7 @@ def normalize_answer(answer: str | None) -> str:
     text = answer.strip()
     text = text.replace("\\$", "").replace("$", "").replace("\\left", "").replace("\\right", "")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = _THOUSANDS_SPACING.sub(",", text)  # MATH writes 111,111,111 as "111, \\! 111, \\! 111"
     text = _SPACING.sub("", text)
     text = _DEGREES.sub("", text)
     text = text.replace("\\%", "").replace("%", "")
@@ -245,14 +272,17 @@ def normalize_answer(answer: str | None) -> str:
     text = _FRAC_SHORTHAND.sub(r"\\frac{\1}{\2}", text)
     text = _FRAC_ONE_BRACE.sub(r"\\frac{\1}{\2}", text)
     text = _SQRT_SHORTHAND.sub(r"\\sqrt{\1}", text)
+    text = _drop_thousands_separators(text)  # before spaces go: "81, 256" is a list, not 81256
     text = "".join(text.split())
     text = text.rstrip(".")
     if "=" in text:
         lhs, _, rhs = text.partition("=")
         if _SIMPLE_LHS.match(lhs) and rhs and "=" not in rhs:
             text = rhs
-    if _THOUSANDS.match(text):
-        text = text.replace(",", "")
+    fraction = _INTEGER_SLASH.match(text)
+    if fraction:  # "13/4" votes with "\frac{13}{4}" (as hendrycks_normalize folds integer a/b)
+        sign, numerator, denominator = fraction.groups()
+        text = f"{sign}\\frac{{{numerator}}}{{{denominator}}}"
     if text.startswith("."):
         text = "0" + text
     elif text.startswith("-."):

@@ -35,7 +35,7 @@ import yaml
 
 from corerl.config_checks import short_repr
 from corerl.engine.pairs import VIEW_LOSS_TYPES
-from corerl.rewards import REWARDS
+from corerl.rewards import REWARDS, VIEW_METHODS
 
 # Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
 # mitigation) needs an ``offline_label`` column, which ``--offline-labels`` makes.
@@ -243,9 +243,9 @@ class TrainConfig:
             )
         if "{question}" not in self.prompt_template:
             problems.append("prompt_template must contain {question}")
-        if self.method == "co-rewarding-1" and self.loss_type not in VIEW_LOSS_TYPES:
+        if self.method in VIEW_METHODS and self.loss_type not in VIEW_LOSS_TYPES:
             problems.append(  # Co-rewarding-I sums one token-mean per view (corerl.engine.pairs)
-                f"co-rewarding-1 needs a token-mean loss_type ({', '.join(VIEW_LOSS_TYPES)}), got {self.loss_type!r}"
+                f"{self.method} needs a token-mean loss_type ({', '.join(VIEW_LOSS_TYPES)}), got {self.loss_type!r}"
             )
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
             problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")

@@ -34,6 +34,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from corerl.rewards import TEACHER_METHODS, VIEW_METHODS
+
 T4_SOURCE = "estimated"  # "measured on <GPU>" once benchmarks/gpu_step.py figures replace the estimates
 T4_SOURCES = (
     "[1] 24.4 tokens/s (41 ms a decode step) for Qwen2.5-0.5B-Instruct (24 layers) in fp16 with HF generate "
@@ -121,11 +123,11 @@ def verification_seconds(model: str, rollouts: int, cap: int, costs: GpuCosts = 
 def step_seconds(config: Any, costs: GpuCosts = T4) -> float:
     """Estimated seconds of one RL step of ``config`` (a ``TrainConfig``)."""
     model = config.model
-    prompts = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)  # both views
+    prompts = config.questions_per_step * (2 if config.method in VIEW_METHODS else 1)  # both views
     rollouts = prompts * config.num_generations
     cap = config.max_completion_length
     seconds = generation_seconds(model, rollouts, rollouts, cap, costs)
-    if config.method == "co-rewarding-2":  # the EMA teacher samples one rollout per policy rollout
+    if config.method in TEACHER_METHODS:  # the EMA teacher samples one rollout per policy rollout
         seconds += costs.teacher_decode_factor * generation_seconds(model, rollouts, rollouts, cap, costs)
     if config.method in ("self-verify", "self-verify-vote"):
         seconds += verification_seconds(model, rollouts, cap, costs)
@@ -189,9 +191,10 @@ NOTEBOOK_WORK: dict[str, dict[str, Any]] = {
         "runs": [
             PlannedRun("co-rewarding-2", "co-rewarding-2"),
             PlannedRun("co-rewarding-2-no-ema", "co-rewarding-2"),
+            PlannedRun("co-rewarding-3", "co-rewarding-3"),  # both views and the teacher: 4G generations
             PlannedRun("majority-vote", "majority-vote"),
         ],
-        "evaluations": ["base", "co-rewarding-2", "co-rewarding-2-no-ema", "majority-vote"],
+        "evaluations": ["base", "co-rewarding-2", "co-rewarding-2-no-ema", "co-rewarding-3", "majority-vote"],
     },
     "04_collapse_analysis": {
         "runs": [

@@ -10,6 +10,8 @@ Paper references (methods.md):
 - ``majority_vote_reward``: SRT / TTRL, r(y) = 1[ans(y) == maj(ans(y_1..G))].
 - ``cross_view_reward``: Co-rewarding-I, r(y_i) = 1[ans(y_i) == maj(ans(y'_1..G))] and vice versa.
 - ``teacher_vote_reward``: Co-rewarding-II, r(y_i) = 1[ans(y_i) == maj(teacher answers)].
+- ``cross_view_teacher_reward``: Co-rewarding-III (official code only), r(y_i) = 1[ans(y_i) ==
+  maj(ans(teacher rollouts on the other view))], for both views.
 - ``entropy_reward``: RENT, r(y) = -mean_t H(p_t) (EM-RL sums instead; we follow RENT's mean).
 - ``self_certainty_reward``: Intuitor, r(y) = mean_t KL(U || p_t).
 - ``random_reward``: the spurious-reward control, Bernoulli(0.5).
@@ -23,7 +25,14 @@ Paper references (methods.md):
 
 Departures: voting compares normalised strings (see ``corerl.voting``); a completion whose other
 view (Co-rewarding-I) is absent from the batch gets 0, like an empty majority, and the share of such
-completions is logged as ``missing_view_rate``.
+completions is logged as ``missing_view_rate``. A completion without a closed box ("... the answer
+is 4." or a box cut off by the length limit, ``\\boxed{4``) gets 0 from every answer-based reward
+here, as the papers define ans(y) as the last closed box; the official code of SRT (math-verify over
+the whole text, SRT @212e57e0) and of TTRL (a last-number fallback, TTRL @3e2cc937) pay such
+completions when the number is right (116 and 195 of 2,400 test rollouts, issue 24). We do not:
+paying unboxed text lets the policy skip the answer format the vote depends on.
+Co-rewarding's official reward managers compare raw extracted strings (``ans == pseudo_label``);
+corerl compares normalised strings, so ``0.5`` and ``.5`` vote and match together here.
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ Completion = str | list[dict[str, Any]]
 RewardFunction = Callable[..., list[float | None]]
 LabelFunction = Callable[..., list[str | None]]
 VIEWS = ("original", "rephrased")
+VIEW_METHODS = frozenset({"co-rewarding-1", "co-rewarding-3"})
+"""Methods trained on both views of each question (``corerl.engine.pairs``)."""
+TEACHER_METHODS = frozenset({"co-rewarding-2", "co-rewarding-3"})
+"""Methods whose labels an EMA teacher votes (``corerl.engine.teacher``)."""
 
 
 def completion_text(completion: Completion) -> str:
@@ -335,6 +348,85 @@ def make_teacher_vote_reward(*, merge_equivalent: bool = False) -> RewardFunctio
 teacher_vote_reward = make_teacher_vote_reward()
 
 
+def _cross_view_teacher_labels_and_votes(
+    teacher_completions: Sequence[Sequence[Completion]],
+    ids: Sequence[Hashable],
+    views: Sequence[str],
+    merge_equivalent: bool,
+) -> tuple[list[str | None], list[Vote], int]:
+    own_labels, votes = _teacher_labels_and_votes(teacher_completions, merge_equivalent)
+    by_view = dict(zip(zip(ids, views, strict=True), own_labels, strict=True))  # (id, view) -> teacher vote
+    labels: list[str | None] = []
+    missing = 0
+    for question_id, view in zip(ids, views, strict=True):
+        key = (question_id, _other_view(view))  # Co-rewarding-III: the teacher's vote on the OTHER view
+        missing += key not in by_view
+        labels.append(by_view.get(key))
+    return labels, votes, missing
+
+
+def cross_view_teacher_labels(
+    prompts: Sequence[Any],
+    completions: Sequence[Completion],
+    teacher_completions: Sequence[Sequence[Completion]],
+    id: Sequence[Hashable],  # noqa: A002
+    view: Sequence[str],
+    *,
+    merge_equivalent: bool = False,
+    **kwargs: Any,
+) -> list[str | None]:
+    """Co-rewarding-III's label of each completion: the EMA teacher's majority answer on the twin view."""
+    labels, _, _ = _cross_view_teacher_labels_and_votes(teacher_completions, id, view, merge_equivalent)
+    return labels
+
+
+def make_cross_view_teacher_reward(*, merge_equivalent: bool = False) -> RewardFunction:
+    """Co-rewarding-III's reward (official ``co_rewarding_III.py``, Co-rewarding @d5f4d6a5): both
+    views as in Co-rewarding-I, labels voted by the EMA teacher as in Co-rewarding-II.
+
+    Prediction, written before its first run (issue 21's pre-registration): by Co-rewarding's account
+    (arXiv 2508.00410, which reports I and II, not III) it should track ground truth at least as well
+    as Co-rewarding-I and II on the tiny aligned prior (held-out accuracy rising from the base model's
+    and no collapse within 50 steps), resist a view-dependent shortcut as I does, and, like every
+    voting method, not resist a view-independent one.
+    """
+
+    def cross_view_teacher_reward(
+        prompts: Sequence[Any],
+        completions: Sequence[Completion],
+        teacher_completions: Sequence[Sequence[Completion]],
+        id: Sequence[Hashable],  # noqa: A002
+        view: Sequence[str],
+        **kwargs: Any,
+    ) -> list[float | None]:
+        """1.0 when a completion's answer equals the teacher's majority answer on the other view.
+
+        >>> teacher_on = {"original": [r"\\boxed{3}"] * 2, "rephrased": [r"\\boxed{4}", r"\\boxed{4}"]}
+        >>> views = ["original", "original", "rephrased", "rephrased"]
+        >>> cross_view_teacher_reward(["q"] * 4, [r"\\boxed{4}", r"\\boxed{3}", r"\\boxed{3}", r"\\boxed{4}"],
+        ...     teacher_completions=[teacher_on[v] for v in views], id=[1] * 4, view=views)
+        [1.0, 0.0, 1.0, 0.0]
+        """
+        _check_batch(prompts, completions, teacher_completions=teacher_completions, id=id, view=view)
+        labels, votes, missing = _cross_view_teacher_labels_and_votes(
+            teacher_completions, id, view, merge_equivalent
+        )
+        answers = completion_answers(completions)
+        log_metric = kwargs.get("log_metric")
+        _log_vote_diagnostics(log_metric, votes)
+        _log_no_answer_rate(log_metric, answers)
+        if log_metric is not None and completions:
+            log_metric("missing_view_rate", missing / len(completions))
+        return list(
+            _scores(answers, labels, merge_equivalent)
+        )  # Co-rewarding-III: r(y_i) = 1[ans(y_i) == maj(teacher on x')]
+
+    return cross_view_teacher_reward
+
+
+cross_view_teacher_reward = make_cross_view_teacher_reward()
+
+
 def offline_label_reward(
     prompts: Sequence[Any],
     completions: Sequence[Completion],
@@ -496,6 +588,7 @@ REWARDS: dict[str, RewardFunction] = {
     "self-certainty": self_certainty_reward,
     "co-rewarding-1": cross_view_reward,
     "co-rewarding-2": teacher_vote_reward,
+    "co-rewarding-3": cross_view_teacher_reward,
     "random": random_reward,
     "offline-labels": offline_label_reward,
     "step-check": step_check_reward,
@@ -508,6 +601,7 @@ PSEUDO_LABELS: dict[str, LabelFunction] = {
     "majority-vote": majority_labels,
     "co-rewarding-1": cross_view_labels,
     "co-rewarding-2": teacher_labels,
+    "co-rewarding-3": cross_view_teacher_labels,
     "self-verify-vote": majority_labels,
 }
 """Method name -> the function giving the label each completion was scored against (voting methods)."""
@@ -519,6 +613,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "self-certainty": (),
     "co-rewarding-1": ("rephrased",),
     "co-rewarding-2": (),
+    "co-rewarding-3": ("rephrased",),
     "random": (),
     "offline-labels": ("offline_label",),
     "step-check": (),  # reads ``question`` only (organism questions)

@@ -3,12 +3,21 @@
 The rule, chosen once for the whole package (methods.md lists how the papers differ):
 - ``None`` and blank answers never vote, so an empty answer can never become the label (a known
   bug of one public implementation, where empty answers then earned reward 1);
-- answers are compared after ``normalize_answer`` (TTRL's rule); with ``merge_equivalent=True``
-  candidates that ``answers_match`` are merged too (closer to the scaling study's sympy voting);
+- answers are compared after ``normalize_answer``: normalised strings, as TTRL votes (its
+  ``strip_string`` in ``qwen_math_parser.py``, TTRL @3e2cc937), but not TTRL's normaliser. On the
+  shipped MATH rewrites the two agree on about 97% of pairs. corerl also merges thousands separators
+  (``1,000``/``1000``), trailing zeros (``2.50``/``2.5``), ``-0``/``0`` and spacing commands
+  (``\\,``, ``\\quad``); TTRL also merges ``05``/``5``, ``ab=5``/``5`` (any two-character left
+  side) and unit words (``10 cm``/``10``). Both fold ``13/4`` into ``\\frac{13}{4}``. With
+  ``merge_equivalent=True`` candidates that ``answers_match`` are merged too (closer to the
+  scaling study's sympy voting);
 - a tie goes to the candidate seen first, so the vote is deterministic given the rollout order;
 - ``min_share`` is SRT's optional threshold tau: below it there is no label.
-The share is ``count / valid``: the majority count over the number of PARSEABLE answers, as SRT's code
-computes it (``self_learning.py``; SRT's paper text says "of all generations"). SRT's tau and the
+The share is ``count / valid``: the majority count over the number of PARSEABLE answers, as SRT's
+code divides (``self_learning.py``, SRT @212e57e0; SRT's paper text says "of all generations"), with
+one difference in what counts as parseable: SRT's extractor returns ``''`` for an empty
+``\\boxed{}`` and counts it, corerl does not (``['-2', 'x = 2', '-2', '', '', '-2', '2.0', '2']``
+is 3/8 in SRT, 3/6 here), and an empty box is never a candidate label in either. SRT's tau and the
 curriculum's ranking (``corerl.mitigations.votes``) use this share.
 """
 
@@ -45,7 +54,7 @@ def majority_vote(
     """The most common normalised answer among ``answers``.
 
     >>> majority_vote(["1/2", "0.5", r"\\frac12", r"\\frac{1}{2}", None])
-    Vote(label='\\\\frac{1}{2}', count=2, valid=4, total=5)
+    Vote(label='\\\\frac{1}{2}', count=3, valid=4, total=5)
     >>> majority_vote(["1/2", "0.5", r"\\frac12", r"\\frac{1}{2}", None], merge_equivalent=True).count
     4
     >>> majority_vote(["7", "7.0", "8", ""]).label, majority_vote([None, " "]).label

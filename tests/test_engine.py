@@ -21,6 +21,7 @@ from corerl.engine import train
 from corerl.engine.run import cpu_threads, prepare_run
 from corerl.engine.teacher import TEACHER_STATE_FILE
 from corerl.organism.strategies import STRATEGIES
+from corerl.rewards import TEACHER_METHODS
 
 pytestmark = pytest.mark.slow
 
@@ -130,12 +131,12 @@ def test_three_steps_change_the_trainable_weights(method: str, base_model, datas
     # Token entropies are computed only where the reward reads them (a costly pass at Qwen's vocabulary).
     signals = method in ("entropy", "self-certainty")
     assert all((row["token_entropy"] is not None and row["token_entropy"] > 0) == signals for row in rows)
-    voting = method in ("majority-vote", "co-rewarding-1", "co-rewarding-2")
+    voting = method in ("majority-vote", "co-rewarding-1", "co-rewarding-2", "co-rewarding-3")
     assert all((row["pseudo_label_accuracy"] is not None) == voting for row in rows)
-    assert all((row["teacher_alpha"] is not None) == (method == "co-rewarding-2") for row in rows)
+    assert all((row["teacher_alpha"] is not None) == (method in TEACHER_METHODS) for row in rows)
     samples = [json.loads(line) for line in (run.run_dir / "samples.jsonl").read_text().splitlines()]
     assert sorted({row["step"] for row in samples}) == [1, 2]
-    if method == "co-rewarding-2":
+    if method in TEACHER_METHODS:
         teacher = run.trainer._teacher_model
         optimized = {id(p) for group in run.trainer.optimizer.param_groups for p in group["params"]}
         assert all(not p.requires_grad and id(p) not in optimized for p in teacher.parameters())
@@ -173,6 +174,31 @@ def test_lora_teacher_is_a_frozen_adapter_and_the_kl_reference(base_model, datas
     saved = torch.load(run.run_dir / "checkpoint-3" / TEACHER_STATE_FILE, weights_only=True)
     assert set(saved) == set(teacher)
     assert all(torch.equal(saved[name], teacher[name].cpu()) for name in saved)
+
+
+def test_co_rewarding_3_teacher_samples_both_views_and_each_view_meets_its_twin(
+    base_model, dataset, tmp_path, monkeypatch
+) -> None:
+    import corerl.rewards as rewards
+
+    seen = []
+    labels_and_votes = rewards._cross_view_teacher_labels_and_votes
+
+    def spy(teacher_completions, ids, views, merge_equivalent):
+        labels, votes, missing = labels_and_votes(teacher_completions, ids, views, merge_equivalent)
+        seen.append((list(views), {len(group) for group in teacher_completions}, missing))
+        return labels, votes, missing
+
+    monkeypatch.setattr(rewards, "_cross_view_teacher_labels_and_votes", spy)
+    config = tiny_config(base_model, tmp_path / "cr3", "co-rewarding-3", max_steps=1)
+    run = prepare_run(config, dataset=dataset)
+    with cpu_threads(config):
+        run.trainer.train()
+    assert seen
+    for views, teacher_group_sizes, missing in seen:
+        # both views in every reward batch, each scored by the teacher's G rollouts on its twin
+        assert views.count("original") == views.count("rephrased") > 0
+        assert teacher_group_sizes == {config.num_generations} and missing == 0
 
 
 @pytest.mark.parametrize("where", ["terminal", "notebook"])

@@ -110,6 +110,14 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         "self-certainty": {"_generate", *always},
         "co-rewarding-1": {"_generate_and_score_completions", "compute_loss", *always},
         "co-rewarding-2": {"_generate", "_save_checkpoint", "_load_optimizer_and_scheduler", *always},
+        "co-rewarding-3": {  # Co-rewarding-I's pairs and loss with Co-rewarding-II's teacher
+            "_generate",
+            "_generate_and_score_completions",
+            "compute_loss",
+            "_save_checkpoint",
+            "_load_optimizer_and_scheduler",
+            *always,
+        },
     }.items():
         cls = trainer_class(method)
         assert issubclass(cls, trl.GRPOTrainer)

@@ -210,6 +210,9 @@ def _label_free_columns() -> dict[str, dict]:
         "majority-vote": trl_columns(completions, id=["a"] * 4 + ["b"] * 4),
         "co-rewarding-1": trl_columns(completions, id=["a"] * 8, view=["original"] * 4 + ["rephrased"] * 4),
         "co-rewarding-2": trl_columns(completions, teacher_completions=teacher),
+        "co-rewarding-3": trl_columns(
+            completions, teacher_completions=teacher, id=["a"] * 8, view=["original"] * 4 + ["rephrased"] * 4
+        ),
         "entropy": trl_columns(completions, token_entropy=[0.1 * i for i in range(8)]),
         "self-certainty": trl_columns(completions, self_certainty=[0.2 * i for i in range(8)]),
         "random": trl_columns(completions),

@@ -20,7 +20,7 @@ from corerl.config import TrainConfig
 from corerl.data import DataError, load_dataset, require_columns
 from corerl.engine.pairs import expand_views
 from corerl.mitigations.votes import OFFLINE_LABEL_COLUMN
-from corerl.rewards import REQUIRED_COLUMNS
+from corerl.rewards import REQUIRED_COLUMNS, VIEW_METHODS
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -87,14 +87,14 @@ def select_rows(config: TrainConfig, dataset: Dataset | None = None) -> tuple[Da
     require_columns(dataset, ("question", *needed), purpose=config.method)
     if "id" not in dataset.column_names:
         dataset = dataset.add_column("id", [f"row-{index}" for index in range(len(dataset))])
-    if config.method == "co-rewarding-1":
-        dataset = _drop_unrephrased(dataset)
+    if config.method in VIEW_METHODS:
+        dataset = _drop_unrephrased(dataset, config.method)
     dataset, validation = mitigations.select_rows(dataset, config)
     _check_size(dataset, config)
     return dataset, validation
 
 
-def _drop_unrephrased(dataset: Dataset) -> Dataset:
+def _drop_unrephrased(dataset: Dataset, method: str) -> Dataset:
     """Co-rewarding-I without a second view: a question whose ``rephrased`` is empty has no cross-view
     label, so it is dropped, and the drop is counted in a warning that names the first ids."""
     empty = [
@@ -106,7 +106,8 @@ def _drop_unrephrased(dataset: Dataset) -> Dataset:
         return dataset
     shown = ", ".join(str(dataset["id"][index]) for index in empty[:5]) + (" ..." if len(empty) > 5 else "")
     logger.warning(
-        "co-rewarding-1: dropped %d of %d questions whose 'rephrased' is empty (ids %s)",
+        "%s: dropped %d of %d questions whose 'rephrased' is empty (ids %s)",
+        method,
         len(empty),
         len(dataset),
         shown,
@@ -128,7 +129,7 @@ def trainer_dataset(config: TrainConfig, dataset: Dataset) -> Dataset:
     ``answer``, ``view``, ``offline_label`` where present (Co-rewarding-I: both views)."""
     require_columns(dataset, ("question", *REQUIRED_COLUMNS[config.method]), purpose=config.method)
     _check_size(dataset, config)
-    if config.method == "co-rewarding-1":
+    if config.method in VIEW_METHODS:
         dataset = expand_views(dataset)  # Co-rewarding-I: rows 2i / 2i+1 = original / rephrased
     dataset = dataset.remove_columns([c for c in dataset.column_names if c not in KEPT_COLUMNS])
 

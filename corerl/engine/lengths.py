@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from corerl.rewards import VIEW_METHODS
+
 logger = logging.getLogger(__name__)
 
 # Prompt tokens Unsloth's max_seq_length leaves on top of max_completion_length without max_prompt_length.
@@ -97,8 +99,8 @@ def check_lengths(
     room = limit - config.max_completion_length
     if config.max_prompt_length is not None and config.max_prompt_length < room:
         room, source = config.max_prompt_length, f"max_prompt_length={config.max_prompt_length}"
-    if columns is None:  # Co-rewarding-I: both views are prompts
-        columns = ["question"] + (["rephrased"] if config.method == "co-rewarding-1" else [])
+    if columns is None:  # Co-rewarding-I and -III: both views are prompts
+        columns = ["question"] + (["rephrased"] if config.method in VIEW_METHODS else [])
     longest = [0] * len(dataset)
     for column in columns:
         texts = [config.format_prompt(str(text)) for text in dataset[column]]

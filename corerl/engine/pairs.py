@@ -1,5 +1,8 @@
 """Co-rewarding-I on the data side: two views per question, kept together in one generation batch.
 
+Co-rewarding-III (``co-rewarding-3``) uses the same views, sampler and loss, with the EMA teacher of
+``corerl.engine.teacher`` on top (``corerl.rewards.VIEW_METHODS``).
+
 ``expand_views`` turns each question into two consecutive prompts, the original and its rephrasing,
 sharing ``id`` and tagged ``view``. ``PairRepeatSampler`` is TRL's ``RepeatSampler`` with the shuffle
 applied to whole pairs, so both views of a question always land in the same generation batch (with
@@ -79,7 +82,7 @@ class PairRepeatSampler:
 
         if batch_size % 2 or len(data_source) % 2:
             raise ValueError(
-                f"co-rewarding-1 needs whole pairs: batch of {batch_size} prompts, {len(data_source)} rows"
+                f"paired views need whole pairs: batch of {batch_size} prompts, {len(data_source)} rows"
             )
         self.num_pairs = len(data_source) // 2
         self.mini_repeat_count = mini_repeat_count
@@ -202,6 +205,6 @@ class ViewLossMixin:
 @functools.cache
 def _warn_single_token_mean() -> None:
     logger.warning(
-        "co-rewarding-1 on several processes: one token-mean over both views (TRL's loss), not the official "
+        "co-rewarding-1/-3 on several processes: one token-mean over both views (TRL's loss), not the official "
         "sum of one token-mean per view (corerl.engine.pairs)"
     )

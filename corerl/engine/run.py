@@ -28,6 +28,7 @@ import yaml
 
 from corerl.config import TrainConfig, from_yaml, load_config, run_differences, to_yaml
 from corerl.engine import rundir
+from corerl.rewards import TEACHER_METHODS
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -47,7 +48,7 @@ def last_complete_checkpoint(
     """
     from corerl.engine.teacher import TEACHER_STATE_FILE
 
-    needed = ("trainer_state.json",) + ((TEACHER_STATE_FILE,) if method == "co-rewarding-2" else ())
+    needed = ("trainer_state.json",) + ((TEACHER_STATE_FILE,) if method in TEACHER_METHODS else ())
     return rundir.last_complete_checkpoint(run_dir, needed, at_most=at_most)
 
 
@@ -250,7 +251,7 @@ def prepare_run(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    if config.method == "co-rewarding-2":
+    if config.method in TEACHER_METHODS:
         trainer.setup_teacher(config.teacher_alpha_start, config.teacher_alpha_end)
     # One progress bar, RunLogCallback's: transformers adds its own (ProgressCallback in a terminal,
     # NotebookProgressCallback's table in Jupyter: DEFAULT_PROGRESS_CALLBACK, as disable_tqdm=False).

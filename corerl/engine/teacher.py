@@ -9,6 +9,12 @@ Each optimizer step (Co-rewarding-II, Sec. 3.2):
    teacher's completions for that rollout's prompt).
 The teacher is also the KL reference when beta > 0.
 
+Co-rewarding-III (``co-rewarding-3``, official ``Co-rewarding-III/`` @d5f4d6a5) adds this teacher to
+Co-rewarding-I's paired views (``corerl.engine.pairs``): the generation batch holds both views, so the
+teacher samples G rollouts on each view (as the official ``ray_trainer_coreward.py`` calls
+``generate_ref_sequences`` on both, one EMA update per step), and ``cross_view_teacher_reward``
+scores each view by the teacher's vote on the other.
+
 Departures: with LoRA the teacher is a second adapter on the same base (named ``ref``, the name TRL's
 reference forward looks up, so it serves as KL reference with no further override) and the EMA runs
 on the adapter's A and B matrices, not on the merged weights; with full fine-tuning it is a frozen

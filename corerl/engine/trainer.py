@@ -41,6 +41,7 @@ from corerl.engine.sampling import ResumableSamplerMixin
 from corerl.engine.signals import RolloutSignalsMixin
 from corerl.engine.teacher import TeacherMixin
 from corerl.engine.verifier import SelfVerifyMixin
+from corerl.rewards import TEACHER_METHODS, VIEW_METHODS
 
 # The rewards that read token_entropy / self_certainty (corerl.rewards); other methods skip the pass.
 SIGNAL_METHODS: tuple[str, ...] = ("entropy", "self-certainty")
@@ -74,9 +75,9 @@ def trainer_class(method: str) -> type:
         mixins.append(RolloutSignalsMixin)
     if method in SELF_VERIFY_METHODS:
         mixins.append(SelfVerifyMixin)
-    if method == "co-rewarding-2":
+    if method in TEACHER_METHODS:
         mixins.append(TeacherMixin)
-    if method == "co-rewarding-1":
+    if method in VIEW_METHODS:
         mixins += [PairSamplerMixin, ViewLossMixin]
     return type("CoreRLTrainer", (*mixins, trl.GRPOTrainer), {})
 
@@ -91,7 +92,7 @@ def grpo_args(
     """
     from trl import GRPOConfig
 
-    prompts_per_step = config.questions_per_step * (2 if config.method == "co-rewarding-1" else 1)
+    prompts_per_step = config.questions_per_step * (2 if config.method in VIEW_METHODS else 1)
     rollouts = prompts_per_step * config.num_generations  # per optimizer step, over all processes
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
     accumulation = accumulation_steps(config, max(1, rollouts // processes))
