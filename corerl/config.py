@@ -346,8 +346,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "warmup_steps": 3,
         "max_steps": 30,
         "micro_batch_rollouts": 8,  # log-probs of 8 rollouts at a time: 64 rollouts fit 15 GB
-        # ~1.5x the longest planned training (Co-rewarding-II, ~60 min by corerl plan): checkpoint, stop, resume
-        "time_budget_minutes": 90.0,
+        # ~1.6x the longest planned training (Co-rewarding-III, ~74 min estimated by corerl plan: both views
+        # and the teacher's slower decode; Co-rewarding-II ~60): checkpoint, stop, resume
+        "time_budget_minutes": 120.0,
         "prompt_template": MATH_PROMPT,
         "chat": True,
         "use_cpu": False,

@@ -34,9 +34,11 @@ def test_every_t4_notebook_fits_three_hours_and_all_fit_thirty() -> None:
     result = plan("t4")
     hours = {name: entry["hours"] for name, entry in result["notebooks"].items()}
     assert hours["00_quickstart"] <= 1.0
-    # 3.25, not 3: since the recompute, the KL reference and the teacher's slower decode are charged
-    # (issue 23), 01_baselines plans at 3.2 h; what must hold is each run within its time budget, below.
-    assert all(value <= 3.25 for value in hours.values()), hours
+    # 3.75, not 3: since the recompute, the KL reference and the teacher's slower decode are charged
+    # (issue 23), 01_baselines plans at 3.2 h, and 03 at 3.7 h with Co-rewarding-III (4G generations a
+    # question, issue 24) beside Co-rewarding-II and its ablation; what must hold is each run within its
+    # time budget, below (a stopped run resumes in the next session).
+    assert all(value <= 3.75 for value in hours.values()), hours
     assert result["total_hours"] <= 30.0 and result["constants"] == "estimated"
     assert "estimated from public figures" in format_plan(result)
 
