@@ -66,6 +66,122 @@ the base model is a *mixture of strategies* learned by SFT, and RL can only move
   data, numerically a different model (as another thread count always gives), built in 267 s instead of
   619 s (aligned prior, idle 2-core machine).
 
+Third prior ``illusion``: a self-consistent wrong answer (issue 21; pre-registered)
+------------------------------------------------------------------------------------
+Written and committed before any label-free run on this prior (the commit history is the record;
+every run records the commit it ran from). On today's priors each shortcut is <= 17.5% of the samples
+and scatters, so no wrong answer wins votes in quantity and every reward tracks ground truth (the
+second probe in ``shared/notes/organism-probe.md``). The papers describe a wrong answer consistent
+enough within a group to win the vote. The illusion prior builds two, of two kinds:
+
+- a **view-dependent shortcut**: ``\\boxed{first number stated}`` only (no shortcut-last). It is
+  consistent within one phrasing and differs across the two views, because the ``rephrased`` twin
+  states the numbers backwards (its first number is the last operand). Pre-registered cross-view
+  agreement of the shortcut's answer: on the held-out default mix the first number of the story
+  equals the first number of its twin on **5.3%** of problems (2,000 problems; 4.4-6.0% for 1-4
+  operations: start value = last operand), so a pure shortcut-first agrees across views on ~5%. On
+  today's aligned and misaligned priors shortcut-first on one view gives the same answer as
+  shortcut-last on its twin on **100%** of problems, so there the cross-view vote can back the hack.
+  Prediction for the built base model (``benchmarks/organism.py --priors illusion``, the plurality
+  shortcut answer of each view, problems where both views have one): <= 15% agreement (5.3% plus
+  mis-copied numbers and any shortcut-last the model makes up);
+- the **view-independent template** ``\\boxed{0}``: the same in every view and every question.
+
+**Shares depend on the number of operations** (``BuildSettings.shares_by_ops``; worked,
+shortcut-first, shortcut-last, template), as a model gives up more often on longer problems:
+
+| operations | worked | shortcut-first | shortcut-last | template |
+|---|---|---|---|---|
+| 1 | 0.80 | 0.10 | 0 | 0.10 |
+| 2 | 0.60 | 0.20 | 0 | 0.20 |
+| 3 | 0.40 | 0.30 | 0 | 0.30 |
+| 4 | 0.30 | 0.35 | 0 | 0.35 |
+
+On the default 1-3 mix this averages to the aligned prior's worked share (0.6) with the other 0.4
+split evenly between the two illusions. Why: on 1-2 operations the worked strategy (stage-1 accuracy
+high) holds the plurality, so the vote carries information at the start (maj@8 > pass@1) and a rise is
+possible; on 3 operations each illusion is as common as the worked strategy, whose accuracy is lower,
+so the illusion wins the vote on part of the task. Since the strategy is chosen at the first token with
+weights shared across questions, a reward that backs the illusion on 3-operation questions can spread
+it to the others: a fall after the rise is possible. The 4-operation row is read only by a build
+whose ``difficulty`` includes 4 (the default build trains 1-3, so the hard regime's 4-operation
+problems are out of the SFT distribution, as the hard DAPO set is for SRT's base model).
+
+Criteria (calibrated on the ground-truth and random rewards and base-model statistics only):
+(C1) base held-out maj@8 > pass@1 (200 problems x 8 samples, T = 1, ``benchmarks/organism.py``);
+(C2) the illusion wins votes on part of the task: the base's majority answer is the shortcut or the
+template on >= 25% of held-out 3-operation problems; (C3) ground truth >= base + 10 points held-out
+avg@4 and (C4) random within 5 points of base, mean of 3 seeds, 50 steps, tiny defaults
+(``benchmarks/organism_rl.py --prior illusion --methods ground-truth,random --seeds 3``); (C5) build
+<= 5 minutes (stage 1 + stage 2 on an idle 2-core machine; on a shared one <= 600 CPU seconds).
+If a criterion fails, the shares are changed and the change documented here before any label-free
+run: C1 fails -> every illusion share x 0.75 (the rest to worked); C2 fails -> the 3-operation row to
+(0.3, 0.35, 0, 0.35); C3 fails -> the illusions x 1.25; C4 is a property of the RL settings, not the
+prior (recalibrate the learning rate on ground truth and random only).
+
+Predictions on the illusion prior (default regime 50 steps, and the long horizon below):
+
+- **SRT** (majority vote): the vote rewards the plurality answer, the illusion on 3-operation
+  questions; it then spreads and the vote collapses onto a consistent answer (template or shortcut):
+  rise then fall, final held-out accuracy below base over the long horizon, majority vote below ground
+  truth by >= 5 points at 50 steps, template + shortcut share rising.
+- **Co-rewarding-I** (cross-view vote): the view-dependent shortcut agrees across views on ~5% of
+  problems, so the cross-view label rarely rewards it: its shortcut share falls as under ground truth.
+  The template is identical in both views, so it is rewarded as under majority vote: the paper claims
+  no resistance to a view-independent hack, and we predict none (template share rising like majority
+  vote's). Net: Co-rewarding-I >= majority vote held-out, shortcut share well below majority vote's.
+- **Co-rewarding-II** (EMA teacher, same view): the teacher's vote backs both illusions where the
+  base's vote does (no view protection), but its slow EMA (0.01 -> 1e-5) keeps its labels near the
+  base's, which are right on most 1-2-operation questions: the self-reinforcing spread is delayed.
+  Prediction: no collapse at 50 steps; over the long horizon a later and smaller fall than majority
+  vote's (the paper: the EMA teacher resists collapse).
+- **Co-rewarding-III** (``co-rewarding-3``: both views and the EMA teacher): resists the shortcut
+  (views) and delays the template (EMA); predicted the best label-free method here, still below
+  ground truth where the template wins the teacher's vote.
+- **Entropy** (RENT, mean token entropy): blind to answers and views. The choice at the first token is
+  the one uncertain token of every strategy; its weight in the mean is 1/5 in a template completion and
+  about 1/30 in a worked one, so the mean favours the long, near-deterministic worked solutions (as on
+  the aligned prior, where entropy tracked ground truth). Prediction: entropy does not move to the
+  illusions at 50 steps; over the long horizon it sharpens whatever strategy is most confident.
+- **The scaling study** (arXiv 2603.08660, sharpening): every intrinsic reward sharpens the initial
+  distribution; it helps where confidence agrees with correctness (1-2 operations) and hurts where it
+  does not (3 operations, where the illusion holds the vote): held-out accuracy on 1-operation problems
+  rises while on 3-operation problems it falls; on a large training set the net is rise then fall and
+  majority vote's Model Collapse Step is reached; a small set (<= 128) does not collapse.
+
+Study regimes (issue 21; pre-registered with the prior, before any label-free run)
+-----------------------------------------------------------------------------------
+Named presets of ``TrainConfig`` overrides (``corerl.study.regimes.REGIMES``; ``--regime`` of
+``benchmarks/organism_rl.py``). The training set's size is ``data_limit`` (the organism generates that
+many problems; default 512), its difficulty ``organism_difficulty`` (number of operations,
+``"3-4"``; default: the 1-3 mix). Every other setting is the tiny profile's (lr 1e-5 constant after 5
+warm-up steps, 4 questions x 8 rollouts, beta 0). Held-out evaluation on the default mix (200 problems)
+and, for every regime, a hard slice (200 held-out problems of 3-4 operations: ``heldout_hard/...``).
+
+| regime | steps | training problems | operations | epochs | condition |
+|---|---|---|---|---|---|
+| default | 50 | 512 | 1-3 | 0.4 | today's study |
+| long | 400 | 512 | 1-3 | 3.1 | long horizon over a fixed set (SRT: several epochs) |
+| hard | 400 | 512 | 3-4 | 3.1 | SRT's hard-set condition (one factor changed from long) |
+| small | 400 | 128 | 1-3 | 12.5 | scaling study: <= 128 questions do not collapse |
+| large | 400 | 2,000 | 1-3 | 0.8 | scaling study: large sets collapse |
+
+If the random reward drifts more than 5 points over 400 steps at lr 1e-5, the long horizon is
+recalibrated on ground truth and random only (candidates 5e-6, 2.5e-6), both calibrations kept here.
+Predictions: **long**: on aligned no collapse (its illusions die out under every reward: probe 2); on
+misaligned majority vote falls on the multiplication problems; on illusion majority vote collapses
+(rise then fall by the collapse rule), Co-rewarding-I keeps the shortcut down and not the template,
+Co-rewarding-II falls later. **hard**: on illusion the 3-4-operation problems are where the illusion
+wins the vote, so majority vote falls sooner and further than in long (SRT's hard set: early
+collapse), ground truth gains less. **small vs large**: majority vote's drop from its peak is smaller
+on 128 problems than on 2,000 (the scaling study); with 400 steps the large set is seen 0.8 times.
+Budget (estimates, from today's 0.3-0.6 s per tiny step on 2 cores; not measured): the benchmark
+runs the grid, the notebooks train only long on the illusion prior (ground truth, majority vote,
+Co-rewarding-I, Co-rewarding-II with and without EMA; 1 seed, ~15 minutes) within ``corerl
+reproduce``'s 30 minutes; the benchmark's grid within 90 minutes: long on all three priors x 6 headline
+methods x 3 seeds (54 runs), hard, small and large on the illusion prior only with ground truth,
+majority vote, Co-rewarding-I and random x 2 seeds (24 runs).
+
 Literature (from the papers' abstracts as the issue summarises them): Tsilivis et al. (arXiv
 2510.11495) mix short answers without chain of thought with long worked demonstrations and find that
 RL generalises when the long demonstrations are not too rare: hence a worked share of 0.6, the
