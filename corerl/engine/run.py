@@ -1,6 +1,7 @@
 """``train(config)``: one GRPO run of any method on any profile, resumable after a kill.
 
-A run directory holds ``config.yaml`` (written first), ``metrics.jsonl`` and ``samples.jsonl``
+A run directory holds ``config.yaml`` (written first; its first line, a comment, names the git commit
+the run ran from: ``corerl.provenance``), ``metrics.jsonl`` and ``samples.jsonl``
 (appended as the run goes), ``checkpoint-N`` folders (HF Trainer layout, plus ``teacher.pt`` for
 Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True`` refuses a config
 that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
@@ -24,6 +25,7 @@ import yaml
 
 from corerl.config import TrainConfig, from_yaml, load_config, run_differences, to_yaml
 from corerl.engine import rundir
+from corerl.provenance import commit_header
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -139,7 +141,7 @@ def prepare_run(config: TrainConfig, *, resume: bool = False, dataset: Dataset |
             time_offset = float(kept[-1]["time"]) if kept else 0.0
         logger.info("resuming %s from step %d", run_dir, checkpoint_step)
     elif main_process:
-        (run_dir / "config.yaml").write_text(to_yaml(config))
+        (run_dir / "config.yaml").write_text(commit_header() + to_yaml(config))
 
     model, tokenizer, peft_config = load_model(config, backend)
     check_lengths(config, model, tokenizer, rows)  # before anything is generated

@@ -6,8 +6,8 @@ The whole study (every method, collapse included) runs on it in minutes on a lap
   (``id``, ``question``, ``rephrased``, ``answer``, plus ``forms``, ``expression``, ``operations``,
   ``num_ops``); train and test splits never share a problem (``corerl.organism.task``);
 - ``format_prompt(question)``: the model input, plain text ``"Problem: {question}\\nSolution:\\n"``;
-- ``ensure_base_model(prior)``: the cached base model, ``"aligned"`` or ``"misaligned"``, built on
-  first call in two stages (``corerl.organism.build``);
+- ``ensure_base_model(prior)``: the cached base model, ``"aligned"``, ``"misaligned"`` or
+  ``"illusion"``, built on first call in two stages (``corerl.organism.build``);
 - ``measure_prior(model_dir)``: pass@1, maj@8, majority share and label accuracy on held-out problems.
 
 Design (fixed with the ground-truth and random rewards only, before any label-free run; issue 11)
