@@ -199,6 +199,7 @@ def test_the_existing_priors_keep_their_cache_names() -> None:
     changed = [list(row) for row in ILLUSION_SHARES_BY_OPS]
     changed[2] = [0.3, 0.35, 0.0, 0.35]
     assert BuildSettings(prior="illusion", shares_by_ops=changed).digest() != illusion.digest()
+    assert illusion.mixture_threads == 1 and BuildSettings().mixture_threads is None
 
 
 def test_bad_mixture_shares_are_refused() -> None:

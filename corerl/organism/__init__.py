@@ -97,6 +97,10 @@ shortcut-first, shortcut-last, template), as a model gives up more often on long
 | 3 | 0.40 | 0.30 | 0 | 0.30 |
 | 4 | 0.30 | 0.35 | 0 | 0.35 |
 
+Stage 2 of this prior runs on one torch thread (``BuildSettings.mixture_threads``; added after the
+design commit, before any run: on this shared 2-core machine, load 10-14, a two-thread mixture step
+took 11-18 s, so the build would have taken an hour; the design is unchanged).
+
 On the default 1-3 mix this averages to the aligned prior's worked share (0.6) with the other 0.4
 split evenly between the two illusions. Why: on 1-2 operations the worked strategy (stage-1 accuracy
 high) holds the plurality, so the vote carries information at the start (maj@8 > pass@1) and a rise is

@@ -72,11 +72,16 @@ ILLUSION_SHARES_BY_OPS: tuple[tuple[float, ...], ...] = (
     (0.40, 0.30, 0.0, 0.30),
     (0.30, 0.35, 0.0, 0.35),
 )
-# A prior's default shares_by_ops (a prior not listed uses the flat shares).
-PRIOR_SHARES_BY_OPS: dict[str, tuple[tuple[float, ...], ...]] = {"illusion": ILLUSION_SHARES_BY_OPS}
+# A prior's defaults for the optional fields left None (a prior not listed: flat shares, stage 2 on
+# ``threads``). The illusion prior's stage 2 runs on one thread: on the shared 2-core machine (load
+# 10-14) a two-thread mixture step took 11-18 s (the threads spin-wait for each other), 300 steps
+# about an hour; one thread does not wait.
+PRIOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "illusion": {"shares_by_ops": ILLUSION_SHARES_BY_OPS, "mixture_threads": 1}
+}
 # Fields added after v2 first landed: left out of the cache key while None, so that the existing
 # priors' caches keep their names.
-OPTIONAL_FIELDS: frozenset[str] = frozenset({"shares_by_ops"})
+OPTIONAL_FIELDS: frozenset[str] = frozenset({"shares_by_ops", "mixture_threads"})
 CACHE_ENV = "CORERL_CACHE"
 SETTINGS_FILE = "organism_build.json"
 # Fields of BuildSettings that only the mixture stage reads (stage 1 is shared by both priors).
@@ -92,6 +97,7 @@ MIXTURE_FIELDS: frozenset[str] = frozenset(
         "template_share",
         "misaligned_correct_share",
         "shares_by_ops",
+        "mixture_threads",
     }
 )
 
@@ -137,16 +143,19 @@ class BuildSettings:
     # 0.35, not 0.2: calibrated on the ground-truth reward alone (corerl.organism's docstring).
     misaligned_correct_share: float = 0.35
     # Shares per number of operations (one row of MIXTURE shares for each of 1..4 operations),
-    # replacing the flat shares above; None: the prior's default (PRIOR_SHARES_BY_OPS) or the flat ones.
+    # replacing the flat shares above; None: the prior's default (PRIOR_DEFAULTS) or the flat ones.
     shares_by_ops: tuple[tuple[float, ...], ...] | None = None
+    # Torch threads of stage 2 (None: ``threads``); the illusion prior's default is 1 (PRIOR_DEFAULTS).
+    mixture_threads: int | None = None
     # Organism v2 (mixture of strategies); part of the hash so that v1 caches are never reused.
     version: int = 2
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}; expected one of {sorted(PRIORS)}")
-        if self.shares_by_ops is None and self.prior in PRIOR_SHARES_BY_OPS:
-            object.__setattr__(self, "shares_by_ops", PRIOR_SHARES_BY_OPS[self.prior])
+        for name, value in PRIOR_DEFAULTS.get(self.prior, {}).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.shares_by_ops is not None:
             rows = tuple(tuple(float(share) for share in row) for row in self.shares_by_ops)
             if len(rows) != 4 or any(len(row) != len(MIXTURE) for row in rows):
@@ -160,6 +169,8 @@ class BuildSettings:
                 raise ValueError(
                     f"mixture shares {dict(zip(MIXTURE, shares, strict=True))} must be >= 0 and sum to 1"
                 )
+        if self.mixture_threads is not None and self.mixture_threads < 1:
+            raise ValueError(f"mixture_threads must be >= 1 or None, got {self.mixture_threads}")
         if not 0.0 <= self.misaligned_correct_share <= 1.0:
             raise ValueError(
                 f"misaligned_correct_share must be in [0, 1], got {self.misaligned_correct_share}"
@@ -319,7 +330,7 @@ def build_worked_model(out_dir: str | Path, settings: BuildSettings) -> Path:
         )
         return loss, {}
 
-    return _build_atomically(Path(out_dir), settings, stage)
+    return _build_atomically(Path(out_dir), settings, stage, settings.threads)
 
 
 def build_mixture_model(out_dir: str | Path, worked_dir: str | Path, settings: BuildSettings) -> Path:
@@ -347,11 +358,12 @@ def build_mixture_model(out_dir: str | Path, worked_dir: str | Path, settings: B
             },
         }
 
-    return _build_atomically(Path(out_dir), settings, stage)
+    return _build_atomically(Path(out_dir), settings, stage, settings.mixture_threads or settings.threads)
 
 
-def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Path:
-    """Run ``stage(staging_dir) -> (final loss, extra record)`` and move the result to ``out_dir``."""
+def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any, threads: int | None = None) -> Path:
+    """Run ``stage(staging_dir) -> (final loss, extra record)`` on ``threads`` torch threads (None:
+    ``settings.threads``) and move the result to ``out_dir``."""
     import torch
 
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -359,7 +371,7 @@ def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Pat
     with _scratch_dir(out_dir) as scratch:
         staging = scratch / "model"
         previous_threads = torch.get_num_threads()
-        torch.set_num_threads(settings.threads)
+        torch.set_num_threads(threads or settings.threads)
         try:
             final_loss, extra = stage(staging)
         finally:
