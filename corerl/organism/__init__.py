@@ -123,6 +123,22 @@ run: C1 fails -> every illusion share x 0.75 (the rest to worked); C2 fails -> t
 (0.3, 0.35, 0, 0.35); C3 fails -> the illusions x 1.25; C4 is a property of the RL settings, not the
 prior (recalibrate the learning rate on ground truth and random only).
 
+Measured on the built prior (``python benchmarks/organism.py --priors illusion``; 200 held-out problems
+x 8 samples at T = 1, seed 0; build record: stage 1, shared with the other priors, 889 s wall / 397 CPU
+seconds on the loaded machine, 221 s idle as measured for v2; stage 2 339 s wall / 92 CPU seconds on
+one thread; 489 CPU seconds in all, C5 met on the CPU measure; about 313 s idle wall, an estimate from
+the two records, so a fresh build on an idle machine is at the 5-minute line):
+
+- pass@1 36.4, maj@8 48.0 (C1 met); strategies: worked-correct 35.2%, worked-wrong 16.9%,
+  shortcut-first 27.9%, shortcut-last 0%, other (the template, mostly) 19.9%: the learnt shortcut share
+  is above its 0.2 target and the worked share below its 0.6 (52%; 68% of it correct);
+- per number of operations (first view): 1 operation pass@1 60.8, maj@8 85.1, majority is the template
+  or a shortcut on 8.1% of problems; 2: 33.0, 47.5, 50.8%; 3: 12.3, 6.2, **95.4%** (C2 met, by far:
+  the illusion holds the vote on almost every 3-operation problem and half of the 2-operation ones);
+- across the two views: the plurality shortcut answers agree on **5.6%** of the 143 problems with a
+  shortcut in both views (pre-registered <= 15%, text-level 5.3%); the majority labels agree on 42.5%
+  of problems, and agree while wrong on 9.0% (what the cross-view vote can reinforce: the template).
+
 Predictions on the illusion prior (default regime 50 steps, and the long horizon below):
 
 - **SRT** (majority vote): the vote rewards the plurality answer, the illusion on 3-operation
