@@ -139,6 +139,20 @@ the two records, so a fresh build on an idle machine is at the 5-minute line):
   shortcut in both views (pre-registered <= 15%, text-level 5.3%); the majority labels agree on 42.5%
   of problems, and agree while wrong on 9.0% (what the cross-view vote can reinforce: the template).
 
+Calibration on ground truth and random only (``python benchmarks/organism_rl.py --prior illusion
+--methods ground-truth,random --seeds 3``, run from commit a83d500; tiny defaults, 50 steps; held-out
+avg@4 at T = 0.8 on 200 problems, mean ± sd of 3 seeds; shares: 8 samples at T = 1, base -> final,
+mean of 3 seeds; 1,163 s for the 6 runs, two at a time, on the loaded machine):
+
+| method | base | final | finals | worked-correct | worked-wrong | shortcut-first | other (template) |
+|---|---|---|---|---|---|---|---|
+| ground-truth | 40.1 | **56.6 ± 0.5** (+16.5, C3 met) | 56.1 56.6 57.1 | 34.5 -> 49.5 | 17.5 -> 30.0 | 27.8 -> 13.2 | 20.1 -> 7.2 |
+| random | 40.1 | **35.7 ± 3.3** (-4.4, C4 met) | 39.4 33.2 34.4 | 34.5 -> 31.4 | 17.5 -> 16.0 | 27.8 -> 30.6 | 20.1 -> 21.9 |
+
+Every criterion met on the first design: no share was changed. Random's loss (-4.4) is close to the
+5-point line; ground truth moves weight off both illusions onto the worked strategy (its worked-wrong
+share grows too: RL selects the strategy, it does not teach arithmetic).
+
 Predictions on the illusion prior (default regime 50 steps, and the long horizon below):
 
 - **SRT** (majority vote): the vote rewards the plurality answer, the illusion on 3-operation
