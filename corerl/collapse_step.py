@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from corerl.config import PROFILES, TrainConfig, make_config
+from corerl.organism.build import PRIORS
 
 PROTOCOL: dict[str, Any] = {  # arXiv 2603.08660 as secondary summaries report it
     "method": "majority-vote",
@@ -30,7 +31,7 @@ PROTOCOL: dict[str, Any] = {  # arXiv 2603.08660 as secondary summaries report i
 THRESHOLD = 0.01
 CURVE_FILE = "collapse_curve.jsonl"
 CURVE_COLUMNS = ("step", "reward_accuracy", "oracle_accuracy", "reward_mean", "majority_share")
-ORGANISM_PRIORS = ("aligned", "misaligned")
+ORGANISM_PRIORS = tuple(PRIORS)  # the organism priors, each a model name on tiny
 
 
 def protocol_config(
