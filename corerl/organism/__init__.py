@@ -210,6 +210,27 @@ template would rise under both votes did not hold at 50 steps: the template (``o
 every reward but random (18.3 majority vote, 15.4 Co-rewarding-I). Co-rewarding-II, -III and entropy:
 not run yet.
 
+A probe, not the regime's result (one seed; the long horizon's random control is not run yet):
+``python benchmarks/organism_rl.py --prior illusion --regime long --methods
+ground-truth,majority-vote,co-rewarding-1 --seeds 1 --jobs 3 --eval-every 100`` (400 steps over 512
+problems, about 3 epochs; run from 39a3806; 731 s). Held-out avg@4 at steps 0 / 100 / 200 / 300 / 400,
+and the final strategy shares (8 samples at T = 1):
+
+| method | held-out avg@4 | worked (correct + wrong) | shortcut-first | other (template) |
+|---|---|---|---|---|
+| ground-truth | 39.9 / 59.8 / 61.8 / 63.5 / 64.2 | 58.8 + 38.4 | 2.2 | 0.5 |
+| majority-vote | 39.9 / 40.3 / 34.8 / 9.8 / **4.6** | 3.6 + 1.0 | 34.7 | **60.6** |
+| co-rewarding-1 | 39.9 / 54.9 / 60.8 / 61.4 / 61.2 | 57.4 + 40.8 | 1.1 | 0.8 |
+
+Training rollouts in 50-step windows (majority vote): accuracy 33.8, 35.6, 34.4, 28.9, 20.2, 8.8, 7.1,
+3.3; template-or-other share 22.6 -> 66.5; completion length 14.4 -> 6.3 tokens. Majority vote
+collapses onto the two consistent answers, the template most (SRT's collapse, and the scaling study's
+"short outputs with a template answer"), after a flat start (+0.4 at step 100: within noise, no clear
+rise). Co-rewarding-I does not collapse: it tracks ground truth (61.2 vs 64.2) and drives both
+illusions out, the view-independent template included: the prediction that it would not resist the
+template did not hold here (the base's two views agree on a wrong majority on only 9% of problems,
+so the cross-view label rarely is the template).
+
 Study regimes (issue 21; pre-registered with the prior, before any label-free run)
 -----------------------------------------------------------------------------------
 Named presets of ``TrainConfig`` overrides (``corerl.study.regimes.REGIMES``; ``--regime`` of
