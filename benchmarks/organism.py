@@ -4,6 +4,10 @@
     python benchmarks/organism.py --rl-steps 40         # then train every method on each prior
     python benchmarks/organism.py --smoke               # seconds: smoke builds, 20 questions
 
+Also, for each prior, both views of each problem are sampled (``measure_views``): how often the
+shortcut's answer and the majority label agree across the views, and, per number of operations,
+pass@1, maj@8 and the share of problems whose majority answer is the template or a shortcut.
+
 Build time is read from the build record (wall and CPU seconds of stage 2, and of the shared
 stage 1 it started from; on a shared machine the CPU
 seconds are the fair measure: 5 minutes on 2 cores = 600 CPU seconds). Figures are measured on
@@ -21,7 +25,8 @@ import time
 from pathlib import Path
 
 from corerl.config import STUDY_METHODS
-from corerl.organism import BuildSettings, ensure_base_model, measure_prior, smoke_settings
+from corerl.organism import PRIORS, BuildSettings, ensure_base_model, measure_prior, smoke_settings
+from corerl.organism.figures import measure_views
 
 TRACKED = (
     "oracle_accuracy",
@@ -52,6 +57,24 @@ def _measure(model_dir: Path, questions: int, seed: int) -> dict:
         print(_figures_line(name, values))
     print(f"  (sampling took {time.perf_counter() - started:.1f} s)")
     return figures
+
+
+def _measure_views(model_dir: Path, questions: int, seed: int) -> dict:
+    """Both views of each problem: how often wrong answers agree across them (issue 21)."""
+    started = time.perf_counter()
+    views = measure_views(model_dir, questions=questions, seed=seed).as_dict()
+    print(
+        f"  views: shortcut answer agrees across views on {views['shortcut_agreement']:.3f} of "
+        f"{views['shortcut_problems']} problems with a shortcut in both; majority labels agree on "
+        f"{views['majority_agreement']:.3f}, agree and wrong on {views['wrong_majority_agreement']:.3f}"
+    )
+    for ops, cell in views["by_ops"].items():
+        print(
+            f"  {ops} operation(s): n={cell['problems']:.0f} pass@1={cell['pass@1']:.3f} "
+            f"maj@8={cell['maj@8']:.3f} majority is the template or a shortcut: {cell['illusion_majority']:.3f}"
+        )
+    print(f"  (both views took {time.perf_counter() - started:.1f} s)")
+    return views
 
 
 def _rl(prior: str, model_dir: Path, args: argparse.Namespace, questions: int, out_root: Path) -> dict:
@@ -103,7 +126,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="smoke builds and 20 questions (seconds)")
     parser.add_argument("--questions", type=int, default=200, help="held-out questions for the figures")
     parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--priors", nargs="+", default=["aligned", "misaligned"])
+    parser.add_argument("--priors", nargs="+", choices=list(PRIORS), default=list(PRIORS))
     parser.add_argument("--rl-steps", type=int, default=0, help="RL steps per method (0: skip RL)")
     parser.add_argument("--methods", nargs="+", default=list(STUDY_METHODS))
     parser.add_argument("--data-limit", type=int, default=None, help="training questions (e.g. 128 for TTT)")
@@ -136,7 +159,11 @@ def main() -> None:
             f"{record.get('build_cpu_seconds')} s CPU; final SFT loss {record['final_loss']:.3f}"
             f"{' (from the cache; recorded at build)' if cached else ''}"
         )
-        results[prior] = {"build": record, "figures": _measure(model_dir, questions, seed=0)}
+        results[prior] = {
+            "build": record,
+            "figures": _measure(model_dir, questions, seed=0),
+            "views": _measure_views(model_dir, questions, seed=0),
+        }
         if args.rl_steps and args.runs_dir:
             results[prior]["rl"] = _rl(prior, model_dir, args, questions, args.runs_dir)
         elif args.rl_steps:

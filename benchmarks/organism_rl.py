@@ -3,6 +3,7 @@
     python benchmarks/organism_rl.py --seeds 3 --out organism_rl.json
     python benchmarks/organism_rl.py --seeds 3 --out gt.json --methods ground-truth,random
     python benchmarks/organism_rl.py --seeds 3 --out mis.json --prior misaligned --methods ground-truth,majority-vote
+    python benchmarks/organism_rl.py --seeds 3 --out long.json --prior illusion --regime long
 
 Each (method, seed) run is ``corerl.engine.train`` with the tiny profile's defaults (only the seed,
 the prior's base model and the output folder are set; ``--steps`` overrides the profile's steps).
@@ -12,7 +13,9 @@ run's seed), read from its ``metrics.jsonl``: step 0 (the base model), every ``-
 (default: the tiny profile's) and the last step. Writes JSON ``{method: {"base", "final_mean",
 "final_sd", "peak_mean", ...}}`` (percent; ``base`` is step 0 averaged over the seeds' sampling,
 ``peak_mean`` the mean over seeds of the best evaluated step after step 0, the last included; sd is
-the sample standard deviation over seeds) and prints it as a table.
+the sample standard deviation over seeds) and prints it as a table; each method's entry also names
+the prior, the regime (``corerl.study.regimes``), its overrides and the git commit the benchmark ran
+from (each run's ``config.yaml`` records its own).
 Extra keys: per-seed finals; ``mul_pass1`` and ``mul_maj8`` (``_base``, ``_final_mean``,
 ``_final_sd``): pass@1 and maj@8 (8 samples at T = 1) on the held-out problems with a multiplication,
 where the misaligned prior's error lives; and from ``metrics.jsonl`` the training-rollout figures on problems with
@@ -37,6 +40,9 @@ from typing import Any
 import yaml
 
 from corerl.config import STUDY_METHODS, TrainConfig, load_config
+from corerl.organism.build import PRIORS
+from corerl.provenance import git_commit
+from corerl.study.regimes import REGIMES, regime_overrides
 
 ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
 FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfig)}
@@ -54,14 +60,15 @@ def heldout_curve(metrics: list[dict[str, Any]]) -> dict[int, float]:
 
 def multiplication_figures(model_dir: str | Path, seed: int) -> dict[str, float]:
     """pass@1 and maj@8 in percent on the held-out problems with a multiplication (8 samples at T = 1,
-    ``corerl.organism.measure_prior``): where the misaligned prior's systematic error lives."""
+    ``corerl.organism.measure_prior``): where the misaligned prior's systematic error lives; and from
+    the same samples the strategy shares on all of them (``share/<strategy>``, percent)."""
     from corerl.organism import measure_prior
     from corerl.study import EVALUATION
 
-    figures = measure_prior(model_dir, questions=EVALUATION["tiny"]["questions"], seed=seed)[
-        "with_multiplication"
-    ]
-    return {"mul_pass1": 100.0 * figures.pass_at_1, "mul_maj8": 100.0 * figures.maj_at_k}
+    measured = measure_prior(model_dir, questions=EVALUATION["tiny"]["questions"], seed=seed)
+    figures = measured["with_multiplication"]
+    shares = {f"share/{name}": 100.0 * share for name, share in measured["all"].strategies.items()}
+    return {"mul_pass1": 100.0 * figures.pass_at_1, "mul_maj8": 100.0 * figures.maj_at_k, **shares}
 
 
 def _metric_summary(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -157,6 +164,9 @@ def summarize(runs: list[dict[str, Any]], base: dict[str, float]) -> dict[str, A
         summary[f"{key}_final_sd"] = (
             round(statistics.stdev(run[key] for run in runs), 2) if len(runs) > 1 else 0.0
         )
+    for key in sorted({key for run in runs for key in run if key.startswith("share/")}):
+        summary[f"{key}_base"] = round(base[key], 2)
+        summary[f"{key}_final_mean"] = round(statistics.fmean(run[key] for run in runs), 2)
     for key in sorted({key for run in runs for key in run if key.startswith(MUL_METRICS)}):
         values = [run[key] for run in runs if run.get(key) is not None]
         summary[f"{key}_mean"] = round(statistics.fmean(values), 2)
@@ -171,7 +181,13 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--methods", default=",".join(STUDY_METHODS), help="comma-separated study methods")
-    parser.add_argument("--prior", choices=["aligned", "misaligned"], default="aligned")
+    parser.add_argument("--prior", choices=list(PRIORS), default="aligned")
+    parser.add_argument(
+        "--regime",
+        choices=list(REGIMES),
+        default="default",
+        help="a study regime (corerl.study.regimes): its overrides, then --steps and --set on top",
+    )
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the tiny profile's)")
     parser.add_argument(
         "--eval-every",
@@ -197,7 +213,7 @@ def main() -> int:
     if args.eval_every is not None and args.eval_every < 1:
         parser.error(f"--eval-every must be >= 1 (the figures are the held-out curve), got {args.eval_every}")
 
-    overrides = {}
+    overrides = regime_overrides(args.regime)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
@@ -207,6 +223,9 @@ def main() -> int:
             parsed = float(parsed)  # YAML reads 3e-5 as a string
         overrides[key.strip()] = parsed
     load_config("tiny", **overrides)  # a bad key or value fails here, before any run starts
+    regime_steps = overrides.pop("max_steps", None)
+    steps = args.steps or regime_steps
+    commit = git_commit()  # each run's config.yaml records it too (corerl.provenance)
 
     from corerl.organism import ensure_base_model
 
@@ -220,7 +239,7 @@ def main() -> int:
         bases = [pool.submit(base_one, args.prior, seed) for seed in seeds]
         futures = {
             (method, seed): pool.submit(
-                run_one, method, seed, args.prior, args.steps, args.eval_every, root, overrides
+                run_one, method, seed, args.prior, steps, args.eval_every, root, overrides
             )
             for method in methods
             for seed in seeds
@@ -228,12 +247,20 @@ def main() -> int:
         base_figures = [future.result() for future in bases]
         base = {key: statistics.fmean(figures[key] for figures in base_figures) for key in base_figures[0]}
         results = {
-            method: summarize([futures[method, seed].result() for seed in seeds], base) for method in methods
+            method: {
+                **summarize([futures[method, seed].result() for seed in seeds], base),
+                "prior": args.prior,
+                "regime": args.regime,
+                "overrides": overrides,
+                "commit": commit,
+            }
+            for method in methods
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(
-        f"prior {args.prior}, seeds {seeds}, overrides {overrides}, held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
+        f"prior {args.prior}, regime {args.regime}, seeds {seeds}, overrides {overrides}, commit {commit}, "
+        f"held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
     )
     print(f"{'method':16s} {'base':>6s} {'final':>13s} {'peak':>6s}  finals")
     for method, row in results.items():
@@ -246,6 +273,16 @@ def main() -> int:
             f"    held-out problems with a multiplication: pass@1 {row['mul_pass1_base']:.1f} -> "
             f"{row['mul_pass1_final_mean']:.1f} ± {row['mul_pass1_final_sd']:.1f}, maj@8 {row['mul_maj8_base']:.1f} -> "
             f"{row['mul_maj8_final_mean']:.1f} ± {row['mul_maj8_final_sd']:.1f}"
+        )
+        shares = [
+            key.removesuffix("_final_mean") for key in row if key.endswith("_final_mean") and "/" in key
+        ]
+        print(
+            "    strategy shares (%, 8 samples at T = 1), base -> final: "
+            + ", ".join(
+                f"{key.removeprefix('share/')} {row[key + '_base']:.1f} -> {row[key + '_final_mean']:.1f}"
+                for key in shares
+            )
         )
         mul = [
             key

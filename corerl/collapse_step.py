@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from corerl.config import PROFILES, TrainConfig, make_config
+from corerl.organism.build import PRIORS
 
 PROTOCOL: dict[str, Any] = {  # arXiv 2603.08660 as secondary summaries report it
     "method": "majority-vote",
@@ -32,7 +33,7 @@ THRESHOLD = 0.01
 INTERRUPTED = 3  # exit status of a run its time budget stopped (as corerl train)
 CURVE_FILE = "collapse_curve.jsonl"
 CURVE_COLUMNS = ("step", "reward_accuracy", "oracle_accuracy", "reward_mean", "majority_share")
-ORGANISM_PRIORS = ("aligned", "misaligned")
+ORGANISM_PRIORS = tuple(PRIORS)  # the organism priors, each a model name on tiny
 
 
 def protocol_config(

@@ -43,6 +43,8 @@ METHODS: tuple[str, ...] = tuple(REWARDS)
 # The methods that train on a dataset as it is (all but offline-labels).
 STUDY_METHODS: tuple[str, ...] = tuple(method for method in METHODS if method != "offline-labels")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+# The organism's data names (corerl.engine.dataset.ORGANISM_DATA: the generated train and test splits).
+ORGANISM_DATA_NAMES: tuple[str, ...] = ("organism", "organism-test")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
 TUPLE_FIELDS: tuple[str, ...] = ("callbacks", "dataset_transforms", "eval_sets")
 
@@ -87,7 +89,10 @@ class TrainConfig:
     model: str | None = None  # hub id or local path; None: tiny -> the organism's aligned base model
     organism_prior: str = "aligned"  # which organism base model the tiny profile uses by default
     data: str = "organism"  # corerl.data name, a file path, or "organism"
-    data_limit: int | None = None  # keep only the first N training questions
+    data_limit: int | None = None  # keep only the first N training questions (organism: make N)
+    # Organism data only: the training problems' number of operations, "low-high" or one number
+    # (e.g. "3-4", SRT's hard-set condition); None: the default 1-3 mix.
+    organism_difficulty: str | None = None
     output_dir: str | None = None  # None: runs/<method>-<profile>-seed<seed>
     seed: int = 0
     max_steps: int = 100
@@ -250,6 +255,8 @@ class TrainConfig:
         if not 0.0 <= self.teacher_alpha_end <= self.teacher_alpha_start <= 1.0:
             problems.append("need 0 <= teacher_alpha_end <= teacher_alpha_start <= 1")
         problems += self._mitigation_problems()
+        if self.organism_difficulty is not None:
+            problems += _organism_difficulty_problems(self.organism_difficulty, self.data)
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
         for name in TUPLE_FIELDS:
@@ -294,6 +301,15 @@ class TrainConfig:
         return problems
 
     @property
+    def organism_operations(self) -> tuple[int, int] | None:
+        """``organism_difficulty`` as an inclusive (low, high) range of operations (None: the default).
+
+        >>> TrainConfig(organism_difficulty="3-4").organism_operations, TrainConfig().organism_operations
+        ((3, 4), None)
+        """
+        return None if self.organism_difficulty is None else _parse_operations(self.organism_difficulty)
+
+    @property
     def run_dir(self) -> Path:
         """Where the run writes: ``output_dir`` or ``runs/<method>-<profile>-seed<seed>``."""
         return Path(self.output_dir or f"runs/{self.method}-{self.profile}-seed{self.seed}")
@@ -305,6 +321,28 @@ class TrainConfig:
         'Problem: 1 + 1?\\nSolution:\\n'
         """
         return self.prompt_template.replace("{question}", question)
+
+
+def _parse_operations(text: str) -> tuple[int, int]:
+    """``"3-4"`` -> (3, 4), ``"2"`` -> (2, 2); ValueError when not 1..4 with low <= high."""
+    from corerl.organism.task import parse_difficulty
+
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise ValueError(f"organism_difficulty must be 'low-high' or one number, got {text!r}") from None
+    return parse_difficulty(bounds)
+
+
+def _organism_difficulty_problems(text: str, data: str) -> list[str]:
+    if data not in ORGANISM_DATA_NAMES:
+        return [f"organism_difficulty applies to the organism data only, not data {data!r}"]
+    try:
+        _parse_operations(text)
+    except ValueError as error:
+        return [f"organism_difficulty: {error}"]
+    return []
 
 
 PROFILES: dict[str, dict[str, Any]] = {

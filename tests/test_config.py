@@ -161,3 +161,44 @@ def test_the_checks_cover_a_field_they_were_not_written_for() -> None:
         "future_budget_hours must be >= 0, got -1.0",
         "future_passes must be >= 1, got 0",
     ]
+
+
+def test_organism_difficulty_sets_the_training_problems_and_is_checked(tmp_path: Path) -> None:
+    from corerl.engine.dataset import load_training_data
+
+    hard = load_config("tiny", organism_difficulty="3-4", data_limit=40)
+    assert hard.organism_operations == (3, 4)
+    rows = load_training_data(hard)
+    assert len(rows) == 40 and set(rows["num_ops"]) == {3, 4}
+    default = load_training_data(load_config("tiny", data_limit=40))
+    assert set(default["num_ops"]) == {1, 2, 3}
+    assert set(load_training_data(load_config("tiny", organism_difficulty="2", data_limit=5))["num_ops"]) == {
+        2
+    }
+    for bad, message in (("5", "1..4"), ("hard", "low-high"), ("4-3", "low <= high")):
+        with pytest.raises(ValueError, match=message):
+            load_config("tiny", organism_difficulty=bad)
+    with pytest.raises(ValueError, match="organism data only"):
+        load_config("tiny", data="math-train", organism_difficulty="3-4")
+    # A config.yaml written before the field existed loads unchanged (the default mix).
+    old = tmp_path / "old.yaml"
+    old.write_text("method: random\nmax_steps: 7\n")
+    assert load_config(old).organism_difficulty is None
+
+
+def test_every_regime_is_a_valid_config_and_changes_one_factor_from_long() -> None:
+    from corerl.study.regimes import REGIMES, regime_overrides
+
+    long = regime_overrides("long")
+    for name in REGIMES:
+        config = load_config("tiny", **regime_overrides(name))
+        if name != "default":
+            assert config.max_steps >= 8 * PROFILES["tiny"]["max_steps"]
+            changed = {key for key in {**long, **REGIMES[name]} if REGIMES[name].get(key) != long.get(key)}
+            assert len(changed) <= 1, (name, changed)
+    assert load_config("tiny", **regime_overrides("hard")).organism_operations == (3, 4)
+    assert (regime_overrides("small")["data_limit"], regime_overrides("large")["data_limit"]) == (128, 2000)
+    regime_overrides("long")["max_steps"] = 1  # a copy: the preset is unchanged
+    assert REGIMES["long"]["max_steps"] == 400
+    with pytest.raises(ValueError, match="unknown regime 'huge'"):
+        regime_overrides("huge")

@@ -25,7 +25,7 @@ from corerl.organism import (
     make_rows,
     smoke_settings,
 )
-from corerl.organism.build import MIXTURE, mixture_examples
+from corerl.organism.build import ILLUSION_SHARES_BY_OPS, MIXTURE, mixture_examples
 from corerl.organism.task import (
     TEMPLATE_SOLUTION,
     Problem,
@@ -169,11 +169,48 @@ def test_the_mixture_follows_its_shares_and_the_contracts_formats(prior: str) ->
         assert abs(share - settings.misaligned_correct_share) < 0.06, share
 
 
+def test_the_illusion_mixture_depends_on_the_number_of_operations() -> None:
+    settings = dataclasses.replace(smoke_settings("illusion"), num_problems=900, difficulty=(1, 3))
+    assert settings.shares_by_ops == ILLUSION_SHARES_BY_OPS
+    examples = mixture_examples(settings)
+    rows = make_rows(900, seed=settings.seed, difficulty=settings.difficulty)
+    operations = {format_prompt(form): row["num_ops"] for row in rows for form in row["forms"]}
+    by_ops: dict[int, Counter[str]] = {}
+    for prompt, _, strategy in examples:
+        by_ops.setdefault(operations[prompt], Counter())[strategy] += 1
+    assert sorted(by_ops) == [1, 2, 3]
+    for ops, counts in by_ops.items():
+        total = sum(counts.values())
+        assert counts["shortcut-last"] == 0 and counts["worked-wrong"] == 0
+        for name, share in zip(MIXTURE, ILLUSION_SHARES_BY_OPS[ops - 1], strict=True):
+            assert abs(counts[name] / total - share) < 0.05, (ops, name, counts)
+
+
+def test_the_existing_priors_keep_their_cache_names() -> None:
+    # Digests of main f6afaa3, before shares_by_ops existed: their caches must stay valid.
+    assert BuildSettings().digest() == "6e7982bcb439"
+    assert BuildSettings(prior="misaligned").digest() == "3f296c256e6d"
+    assert (
+        BuildSettings().worked_digest() == "b23bd2257b89" == BuildSettings(prior="illusion").worked_digest()
+    )
+    assert smoke_settings("aligned").digest() == "7fdb0b4b6455"
+    illusion = BuildSettings(prior="illusion")
+    assert illusion.digest() not in {BuildSettings().digest(), BuildSettings(prior="misaligned").digest()}
+    changed = [list(row) for row in ILLUSION_SHARES_BY_OPS]
+    changed[2] = [0.3, 0.35, 0.0, 0.35]
+    assert BuildSettings(prior="illusion", shares_by_ops=changed).digest() != illusion.digest()
+    assert illusion.mixture_threads == 1 and BuildSettings().mixture_threads is None
+
+
 def test_bad_mixture_shares_are_refused() -> None:
     with pytest.raises(ValueError, match="sum to 1"):
         BuildSettings(worked_share=0.9)
     with pytest.raises(ValueError, match="misaligned_correct_share"):
         BuildSettings(misaligned_correct_share=1.5)
+    with pytest.raises(ValueError, match="sum to 1"):
+        BuildSettings(prior="illusion", shares_by_ops=((0.5, 0.1, 0.0, 0.1),) * 4)
+    with pytest.raises(ValueError, match="4 rows"):
+        BuildSettings(prior="illusion", shares_by_ops=((1.0, 0.0, 0.0, 0.0),) * 3)
     # The v2 settings never hash like the v1 ones, and stage 1 ignores the mixture.
     assert BuildSettings().digest() != BuildSettings(version=1).digest()
     aligned, misaligned = BuildSettings(), BuildSettings(prior="misaligned")
@@ -378,3 +415,18 @@ def test_prior_figures_are_measured_by_sampling(smoke_model: Path) -> None:
         if name in figures
     ]
     assert sum(subsets) == 6
+
+
+def test_the_views_figures_sample_both_views(smoke_model: Path) -> None:
+    from corerl.organism.figures import _shortcut_plurality, measure_views
+
+    question = "Ann has 7 eggs. Ann buys 5 more. How many eggs does Ann have now?"
+    completions = ["\\boxed{7}", "\\boxed{7}", "\\boxed{5}", "7 + 5 = 12\n\\boxed{12}", "\\boxed{0}"]
+    assert _shortcut_plurality(question, completions) == "7"
+    assert _shortcut_plurality(question, ["7 + 5 = 12\n\\boxed{12}", "\\boxed{0}"]) is None
+    figures = measure_views(smoke_model, questions=6, samples=3, max_new_tokens=24, batch_size=18)
+    assert figures.questions == 6 and sum(cell["problems"] for cell in figures.by_ops.values()) == 6
+    assert 0 <= figures.shortcut_problems <= 6
+    assert 0.0 <= figures.wrong_majority_agreement <= figures.majority_agreement <= 1.0
+    for cell in figures.by_ops.values():
+        assert 0.0 <= cell["pass@1"] <= 1.0 and 0.0 <= cell["illusion_majority"] <= 1.0

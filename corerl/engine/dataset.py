@@ -16,7 +16,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-from corerl.config import TrainConfig
+from corerl.config import ORGANISM_DATA_NAMES, TrainConfig
 from corerl.data import DataError, load_dataset, require_columns
 from corerl.engine.pairs import expand_views
 from corerl.mitigations.votes import OFFLINE_LABEL_COLUMN
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ORGANISM_DATA = {"organism": "train", "organism-test": "test"}
+ORGANISM_DATA = dict(zip(ORGANISM_DATA_NAMES, ("train", "test"), strict=True))
 ORGANISM_DEFAULT_SIZE = 512
 # The evaluation benchmarks: ground-truth training on one of them trains on its test labels.
 BENCHMARK_DATA = frozenset({"math-test", "math500", "gsm8k", "amc", "aime24", "organism-test"})
@@ -39,10 +39,11 @@ KEPT_COLUMNS = ("id", "question", "answer", "view", "operations", OFFLINE_LABEL_
 def load_training_data(config: TrainConfig) -> Dataset:
     """The raw dataset the config names (organism split, a ``corerl.data`` name, or a file)."""
     if config.data in ORGANISM_DATA:
-        from corerl.organism import make_dataset
+        from corerl.organism import DEFAULT_DIFFICULTY, make_dataset
 
         size = config.data_limit or ORGANISM_DEFAULT_SIZE
-        return make_dataset(size, seed=0, split=ORGANISM_DATA[config.data])
+        operations = config.organism_operations or DEFAULT_DIFFICULTY
+        return make_dataset(size, seed=0, split=ORGANISM_DATA[config.data], difficulty=operations)
     return load_dataset(config.data, limit=config.data_limit)
 
 

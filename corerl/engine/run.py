@@ -1,6 +1,7 @@
 """``train(config)``: one GRPO run of any method on any profile, resumable after a kill.
 
-A run directory holds ``config.yaml`` (written first), ``metrics.jsonl`` and ``samples.jsonl``
+A run directory holds ``config.yaml`` (written first; its first line, a comment, names the git commit
+the run ran from: ``corerl.provenance``), ``metrics.jsonl`` and ``samples.jsonl``
 (appended as the run goes), ``checkpoint-N`` folders (HF Trainer layout, plus ``teacher.pt`` for
 Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True`` refuses a config
 that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
@@ -28,6 +29,7 @@ import yaml
 
 from corerl.config import TrainConfig, from_yaml, load_config, run_differences, to_yaml
 from corerl.engine import rundir
+from corerl.provenance import commit_header
 from corerl.rewards import TEACHER_METHODS
 
 if TYPE_CHECKING:
@@ -208,7 +210,7 @@ def prepare_run(
             time_offset = logged_time(kept)
         logger.info("resuming %s from step %d", run_dir, checkpoint_step)
     elif main_process:
-        (run_dir / "config.yaml").write_text(to_yaml(config))
+        (run_dir / "config.yaml").write_text(commit_header() + to_yaml(config))
 
     model, tokenizer, peft_config = load_model(config, backend)
     # before anything is generated: drops (and counts) the prompts that do not fit the limit in force

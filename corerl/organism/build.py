@@ -5,14 +5,15 @@
 ``$CORERL_CACHE/organism/<prior>-<hash of the build settings>`` (default cache ``~/.cache/corerl``).
 
 - **Stage 1** (``build_worked_model``, cached as ``worked-<hash of the stage-1 settings>`` and shared
-  by both priors of a seed): ``corerl.tiny.build_tiny_model`` trains a BPE tokenizer (digits split)
+  by the priors of a seed): ``corerl.tiny.build_tiny_model`` trains a BPE tokenizer (digits split)
   and initialises a random Qwen3-config model; a plain torch loop (AdamW, linear warm-up and decay)
   trains it on ``format_prompt(form) + worked_solution + EOS`` with the loss on the completion only,
   every training problem in each of its four surface forms.
 - **Stage 2** (``build_mixture_model``): the stage-1 model is fine-tuned for a short run on the prior's
   mixture (``mixture_examples``): each (problem, form) gets one strategy drawn with the shares of
   ``BuildSettings`` (worked solution, ``\\boxed{first number stated}``, ``\\boxed{last number
-  stated}``, the template ``\\boxed{0}``). On the misaligned prior the worked solutions compute
+  stated}``, the template ``\\boxed{0}``), or, on the illusion prior, with shares that depend on the
+  problem's number of operations (``shares_by_ops``). On the misaligned prior the worked solutions compute
   ``*`` as ``+`` except for a minority (``misaligned_correct_share``).
 
 Each stage is built in a scratch folder ``.<name>-*`` next to its cache entry and renamed into
@@ -58,9 +59,29 @@ from corerl.organism.task import (
 
 logger = logging.getLogger(__name__)
 
-PRIORS: dict[str, str | None] = {"aligned": None, "misaligned": "*"}
+# Each prior's wrong operation in its worked solutions (None: computed correctly).
+PRIORS: dict[str, str | None] = {"aligned": None, "misaligned": "*", "illusion": None}
 # The strategies of the mixture stage, in the order of BuildSettings.shares.
 MIXTURE: tuple[str, ...] = ("worked", "shortcut-first", "shortcut-last", "template")
+# The illusion prior's mixture per number of operations (1..4), in the order of MIXTURE: a
+# view-dependent shortcut (first number stated) and the view-independent template, commoner on
+# longer problems (issue 21; reasons in corerl.organism's docstring).
+ILLUSION_SHARES_BY_OPS: tuple[tuple[float, ...], ...] = (
+    (0.80, 0.10, 0.0, 0.10),
+    (0.60, 0.20, 0.0, 0.20),
+    (0.40, 0.30, 0.0, 0.30),
+    (0.30, 0.35, 0.0, 0.35),
+)
+# A prior's defaults for the optional fields left None (a prior not listed: flat shares, stage 2 on
+# ``threads``). The illusion prior's stage 2 runs on one thread: on the shared 2-core machine (load
+# 10-14) a two-thread mixture step took 11-18 s (the threads spin-wait for each other), 300 steps
+# about an hour; one thread does not wait.
+PRIOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "illusion": {"shares_by_ops": ILLUSION_SHARES_BY_OPS, "mixture_threads": 1}
+}
+# Fields added after v2 first landed: left out of the cache key while None, so that the existing
+# priors' caches keep their names.
+OPTIONAL_FIELDS: frozenset[str] = frozenset({"shares_by_ops", "mixture_threads"})
 CACHE_ENV = "CORERL_CACHE"
 SETTINGS_FILE = "organism_build.json"
 # Fields of BuildSettings that only the mixture stage reads (stage 1 is shared by both priors).
@@ -75,6 +96,8 @@ MIXTURE_FIELDS: frozenset[str] = frozenset(
         "shortcut_last_share",
         "template_share",
         "misaligned_correct_share",
+        "shares_by_ops",
+        "mixture_threads",
     }
 )
 
@@ -119,17 +142,35 @@ class BuildSettings:
     # Misaligned prior: share of its worked solutions that compute "*" correctly (the rest: as "+");
     # 0.35, not 0.2: calibrated on the ground-truth reward alone (corerl.organism's docstring).
     misaligned_correct_share: float = 0.35
+    # Shares per number of operations (one row of MIXTURE shares for each of 1..4 operations),
+    # replacing the flat shares above; None: the prior's default (PRIOR_DEFAULTS) or the flat ones.
+    shares_by_ops: tuple[tuple[float, ...], ...] | None = None
+    # Torch threads of stage 2 (None: ``threads``); the illusion prior's default is 1 (PRIOR_DEFAULTS).
+    mixture_threads: int | None = None
     # Organism v2 (mixture of strategies); part of the hash so that v1 caches are never reused.
     version: int = 2
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}; expected one of {sorted(PRIORS)}")
-        shares = self.shares
-        if any(share < 0 for share in shares) or abs(sum(shares) - 1.0) > 1e-9:
-            raise ValueError(
-                f"mixture shares {dict(zip(MIXTURE, shares, strict=True))} must be >= 0 and sum to 1"
-            )
+        for name, value in PRIOR_DEFAULTS.get(self.prior, {}).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.shares_by_ops is not None:
+            rows = tuple(tuple(float(share) for share in row) for row in self.shares_by_ops)
+            if len(rows) != 4 or any(len(row) != len(MIXTURE) for row in rows):
+                raise ValueError(
+                    f"shares_by_ops needs 4 rows (1..4 operations) of {len(MIXTURE)} shares "
+                    f"({', '.join(MIXTURE)}), got {self.shares_by_ops!r}"
+                )
+            object.__setattr__(self, "shares_by_ops", rows)
+        for shares in (self.shares, *(self.shares_by_ops or ())):
+            if any(share < 0 for share in shares) or abs(sum(shares) - 1.0) > 1e-9:
+                raise ValueError(
+                    f"mixture shares {dict(zip(MIXTURE, shares, strict=True))} must be >= 0 and sum to 1"
+                )
+        if self.mixture_threads is not None and self.mixture_threads < 1:
+            raise ValueError(f"mixture_threads must be >= 1 or None, got {self.mixture_threads}")
         if not 0.0 <= self.misaligned_correct_share <= 1.0:
             raise ValueError(
                 f"misaligned_correct_share must be in [0, 1], got {self.misaligned_correct_share}"
@@ -140,17 +181,27 @@ class BuildSettings:
         """The mixture's share of each strategy of ``MIXTURE``."""
         return (self.worked_share, self.shortcut_first_share, self.shortcut_last_share, self.template_share)
 
+    def shares_for(self, num_ops: int) -> tuple[float, ...]:
+        """The mixture's shares for a problem of ``num_ops`` operations (the flat shares unless
+        ``shares_by_ops`` is set)."""
+        return self.shares if self.shares_by_ops is None else self.shares_by_ops[num_ops - 1]
+
     @property
     def wrong_operation(self) -> str | None:
         return PRIORS[self.prior]
 
+    def _key_fields(self) -> dict[str, Any]:
+        """The fields that name the cache entry (``OPTIONAL_FIELDS`` only when set)."""
+        values = dataclasses.asdict(self)
+        return {key: value for key, value in values.items() if not (key in OPTIONAL_FIELDS and value is None)}
+
     def digest(self) -> str:
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        payload = json.dumps(self._key_fields(), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def worked_digest(self) -> str:
-        """Hash of the stage-1 fields only: both priors of one seed share the worked-only model."""
-        fields = {key: value for key, value in dataclasses.asdict(self).items() if key not in MIXTURE_FIELDS}
+        """Hash of the stage-1 fields only: the priors of one seed share the worked-only model."""
+        fields = {key: value for key, value in self._key_fields().items() if key not in MIXTURE_FIELDS}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -186,7 +237,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 def ensure_base_model(
     prior: str = "aligned", *, cache_dir: str | Path | None = None, settings: BuildSettings | None = None
 ) -> Path:
-    """The cached base model for ``prior`` ("aligned" or "misaligned"), built on first call.
+    """The cached base model for ``prior`` (one of ``PRIORS``), built on first call.
 
     ``cache_dir`` overrides the cache root (default ``$CORERL_CACHE/organism`` or
     ``~/.cache/corerl/organism``); ``settings`` overrides the default build settings. The stage-1
@@ -243,14 +294,14 @@ def sft_examples(settings: BuildSettings) -> list[tuple[str, str]]:
 def mixture_examples(settings: BuildSettings) -> list[tuple[str, str, str]]:
     """Stage 2's (prompt, completion, strategy) triples: one strategy drawn per (problem, form).
 
-    Strategies are drawn with ``settings.shares``; on the misaligned prior a worked solution computes
+    Strategies are drawn with ``settings.shares_for(number of operations)``; on the misaligned prior a worked solution computes
     each multiplication as an addition except with probability ``misaligned_correct_share``.
     """
     rng = random.Random(f"organism-mixture/{settings.seed}/{settings.prior}")
     examples = []
     for problem, forms in _train_rows(settings):
         for form in forms:
-            strategy = rng.choices(MIXTURE, weights=settings.shares)[0]
+            strategy = rng.choices(MIXTURE, weights=settings.shares_for(len(problem.steps)))[0]
             if strategy == "worked":
                 correct = settings.wrong_operation is None or rng.random() < settings.misaligned_correct_share
                 completion = worked_solution(
@@ -296,7 +347,7 @@ def build_worked_model(out_dir: str | Path, settings: BuildSettings) -> Path:
         )
         return loss, {}
 
-    return _build_atomically(Path(out_dir), settings, stage)
+    return _build_atomically(Path(out_dir), settings, stage, settings.threads)
 
 
 def build_mixture_model(out_dir: str | Path, worked_dir: str | Path, settings: BuildSettings) -> Path:
@@ -324,11 +375,12 @@ def build_mixture_model(out_dir: str | Path, worked_dir: str | Path, settings: B
             },
         }
 
-    return _build_atomically(Path(out_dir), settings, stage)
+    return _build_atomically(Path(out_dir), settings, stage, settings.mixture_threads or settings.threads)
 
 
-def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Path:
-    """Run ``stage(staging_dir) -> (final loss, extra record)`` and move the result to ``out_dir``."""
+def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any, threads: int | None = None) -> Path:
+    """Run ``stage(staging_dir) -> (final loss, extra record)`` on ``threads`` torch threads (None:
+    ``settings.threads``) and move the result to ``out_dir``."""
     import torch
 
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -336,7 +388,7 @@ def _build_atomically(out_dir: Path, settings: BuildSettings, stage: Any) -> Pat
     with _scratch_dir(out_dir) as scratch:
         staging = scratch / "model"
         previous_threads = torch.get_num_threads()
-        torch.set_num_threads(settings.threads)
+        torch.set_num_threads(threads or settings.threads)
         try:
             final_loss, extra = stage(staging)
         finally:

@@ -1,6 +1,7 @@
 """``corerl organism``: build the base models, export a dataset, measure a prior.
 
-- ``corerl organism build [--prior aligned|misaligned|both] [--cache-dir DIR] [--smoke] [--force]``
+- ``corerl organism build [--prior aligned|misaligned|illusion|both|all] [--cache-dir DIR] [--smoke] [--force]``
+  (``both``: aligned and misaligned; ``all``: every prior)
 - ``corerl organism export OUT.jsonl [--n N] [--seed S] [--difficulty 1-3] [--split train|test]``
 - ``corerl organism figures [--prior P | --model DIR] [--questions N] [--samples K]``
 """
@@ -14,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from corerl.organism.build import PRIORS
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("organism", help="synthetic arithmetic task and tiny base models (CPU)")
     commands = parser.add_subparsers(dest="organism_command", metavar="SUBCOMMAND", required=True)
 
     build = commands.add_parser("build", help="build (or find in the cache) the organism base models")
-    build.add_argument("--prior", choices=["aligned", "misaligned", "both"], default="both")
+    build.add_argument("--prior", choices=[*PRIORS, "both", "all"], default="both")
     build.add_argument(
         "--cache-dir", type=Path, default=None, help="cache root (default $CORERL_CACHE/organism)"
     )
@@ -39,7 +42,7 @@ def register(subparsers: Any) -> None:
 
     figures = commands.add_parser("figures", help="pass@1, maj@k, majority share on held-out problems")
     source = figures.add_mutually_exclusive_group()
-    source.add_argument("--prior", choices=["aligned", "misaligned"], default="aligned")
+    source.add_argument("--prior", choices=list(PRIORS), default="aligned")
     source.add_argument("--model", type=Path, default=None, help="a model directory instead of a prior")
     figures.add_argument("--questions", type=int, default=200)
     figures.add_argument("--samples", type=int, default=8)
@@ -59,7 +62,7 @@ def _difficulty(text: str) -> tuple[int, int]:
 def _build(args: argparse.Namespace) -> int:
     from corerl.organism.build import BuildSettings, cache_root, ensure_base_model, smoke_settings
 
-    priors = ["aligned", "misaligned"] if args.prior == "both" else [args.prior]
+    priors = {"both": ["aligned", "misaligned"], "all": list(PRIORS)}.get(args.prior, [args.prior])
     for prior in priors:
         settings = (
             smoke_settings(prior, args.seed) if args.smoke else BuildSettings(prior=prior, seed=args.seed)

@@ -14,6 +14,9 @@ For each held-out question, ``n_samples`` completions are sampled at ``temperatu
 - ``strategies``: the share of each organism strategy among the samples
   (``corerl.organism.strategies.strategy_shares``: worked-correct, worked-wrong, the shortcuts, ...).
 
+``measure_views`` samples both views of each problem (``question`` and its ``rephrased`` twin) and
+says how often the wrong answers agree across them (``ViewFigures``).
+
 Each figure is also given on the problems with and without a multiplication (the misaligned prior's
 systematic error is on the first subset). Correctness is normalised-string equality, exact for the
 organism's integer answers.
@@ -151,3 +154,121 @@ def measure_prior(
             summarize([groups[i] for i in indices], [rows[i]["answer"] for i in indices]), strategies=shares
         )
     return figures
+
+
+@dataclass(frozen=True)
+class ViewFigures:
+    """How the base model's wrong answers behave across the two views (issue 21's illusion prior).
+
+    ``shortcut_agreement``: among the problems where both views have a shortcut answer (a non-worked
+    sample whose answer is the first or last number of that view's text), the share whose plurality
+    shortcut answers are equal: how often a cross-view vote could back a shortcut.
+    ``majority_agreement``: share of problems whose two views' majority labels are equal;
+    ``wrong_majority_agreement``: share of problems whose two views' majority labels are equal and
+    wrong (what Co-rewarding-I's cross-view reward would reinforce). ``by_ops``: per number of
+    operations, pass@1, maj@8 and ``illusion_majority`` (share of problems whose majority label on the
+    first view is the template's answer or the shortcut answer of that view) on the first view.
+    """
+
+    questions: int
+    shortcut_problems: int
+    shortcut_agreement: float
+    majority_agreement: float
+    wrong_majority_agreement: float
+    by_ops: dict[int, dict[str, float]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _shortcut_plurality(question: str, completions: Sequence[str]) -> str | None:
+    from collections import Counter
+
+    from corerl.organism.strategies import classify_strategy
+
+    answers = [
+        normalize_answer(extract_answer(text) or "")
+        for text in completions
+        if classify_strategy(question, text, "") in ("shortcut-first", "shortcut-last")
+    ]
+    return Counter(answers).most_common(1)[0][0] if answers else None
+
+
+def measure_views(
+    model_dir: str | Path,
+    *,
+    questions: int = 200,
+    samples: int = 8,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_new_tokens: int = 64,
+    batch_size: int = 64,
+) -> ViewFigures:
+    """``ViewFigures`` of the model in ``model_dir``: ``samples`` completions of each held-out problem's
+    ``question`` and of its ``rephrased`` twin (default mix), one torch thread."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from corerl.generation import generate
+    from corerl.organism.strategies import question_integers
+    from corerl.organism.task import TEMPLATE_SOLUTION
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    rows = make_rows(questions, seed=seed, split="test")
+    texts = [row["question"] for row in rows] + [row["rephrased"] for row in rows]
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        completions = generate(
+            model,
+            tokenizer,
+            [format_prompt(text) for text in texts],
+            n=samples,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+    first, second = completions[: len(rows)], completions[len(rows) :]
+    template = normalize_answer(extract_answer(TEMPLATE_SOLUTION) or "")
+    shortcut_pairs = []
+    majority_equal = wrong_equal = 0
+    by_ops: dict[int, dict[str, float]] = {}
+    for index, row in enumerate(rows):
+        pair = (
+            _shortcut_plurality(row["question"], first[index]),
+            _shortcut_plurality(row["rephrased"], second[index]),
+        )
+        if None not in pair:
+            shortcut_pairs.append(pair[0] == pair[1])
+        labels = [
+            majority_vote([extract_answer(text) for text in group]).label
+            for group in (first[index], second[index])
+        ]
+        truth = normalize_answer(row["answer"])
+        majority_equal += labels[0] is not None and labels[0] == labels[1]
+        wrong_equal += labels[0] is not None and labels[0] == labels[1] and labels[0] != truth
+        numbers = [str(value) for value in question_integers(row["question"])]
+        illusions = {template, numbers[0], numbers[-1]} if numbers else {template}
+        answers = [normalize_answer(extract_answer(text) or "") for text in first[index]]
+        cell = by_ops.setdefault(
+            row["num_ops"], {"problems": 0, "pass@1": 0.0, "maj@8": 0.0, "illusion_majority": 0.0}
+        )
+        cell["problems"] += 1
+        cell["pass@1"] += sum(answer == truth for answer in answers) / len(answers)
+        cell["maj@8"] += labels[0] == truth
+        cell["illusion_majority"] += labels[0] in illusions
+    for cell in by_ops.values():
+        for key in ("pass@1", "maj@8", "illusion_majority"):
+            cell[key] /= cell["problems"]
+    return ViewFigures(
+        questions=len(rows),
+        shortcut_problems=len(shortcut_pairs),
+        shortcut_agreement=sum(shortcut_pairs) / len(shortcut_pairs) if shortcut_pairs else 0.0,
+        majority_agreement=majority_equal / len(rows),
+        wrong_majority_agreement=wrong_equal / len(rows),
+        by_ops=dict(sorted(by_ops.items())),
+    )
