@@ -18,8 +18,8 @@ the prior, the regime (``corerl.study.regimes``), its overrides and the git comm
 from (each run's ``config.yaml`` records its own).
 The verdict (``verdicts``, one per held-out set: ``heldout``, and ``heldout_hard`` where the regime
 evaluates the hard slice) is the study's one collapse rule, ``corerl.collapse.heldout_verdict``, on the
-seeds' curves: base, peak (seed mean) and its step, final, drop from the peak, spread, collapsed, n
-seeds (percent). It is printed as a Markdown table, which ``--markdown FILE`` also writes under a
+seeds' curves: base, peak (seed mean) and its step, final, drop from the peak, spread, rose, fell,
+collapsed (rose and fell), n seeds (percent). It is printed as a Markdown table, which ``--markdown FILE`` also writes under a
 header line with the command line and the git commit. The JSON and the table are rewritten after each
 method completes, so a partial grid is kept. ``--tabulate A.json B.json ... --markdown FILE`` writes
 the table of saved JSON files (their curves) without running anything.
@@ -60,7 +60,18 @@ FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfi
 MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
 
 
-VERDICT_FIELDS = ("base", "peak", "peak_step", "final", "drop", "spread", "collapsed", "n_seeds")
+VERDICT_FIELDS = (
+    "base",
+    "peak",
+    "peak_step",
+    "final",
+    "drop",
+    "spread",
+    "rose",
+    "fell",
+    "collapsed",
+    "n_seeds",
+)
 
 
 def heldout_curve(metrics: list[dict[str, Any]], prefix: str = "heldout") -> dict[int, float]:
@@ -77,7 +88,7 @@ def curve_sets(metrics: list[dict[str, Any]]) -> list[str]:
 
 def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
     """``corerl.collapse.heldout_verdict`` on the seeds' curves (percent, by step; JSON keys are
-    strings): base, peak, peak_step, final, drop, spread (percent), collapsed, n_seeds."""
+    strings): base, peak, peak_step, final, drop, spread (percent), rose, fell, collapsed, n_seeds."""
     rows = [
         (seed, int(step), value / 100.0) for seed, curve in enumerate(curves) for step, value in curve.items()
     ]
@@ -88,11 +99,15 @@ def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
     return figures
 
 
+def yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def verdict_table(results: dict[str, dict[str, Any]]) -> str:
     """The Markdown table of every method's verdicts, one row per (method, held-out set)."""
     lines = [
-        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | collapsed | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | rose | fell | collapsed | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in results.items():
         method = key.rsplit("/", 1)[-1]  # tabulate's keys are prior/regime/method
@@ -100,7 +115,8 @@ def verdict_table(results: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"| {row['prior']} | {row['regime']} | {method} | {name} | {found['base']:.1f} | "
                 f"{found['peak']:.1f} ({found['peak_step']}) | {found['final']:.1f} | {found['drop']:.1f} | "
-                f"{found['spread']:.1f} | {'yes' if found['collapsed'] else 'no'} | {found['n_seeds']} |"
+                f"{found['spread']:.1f} | {yes(found['rose'])} | {yes(found['fell'])} | {yes(found['collapsed'])} | "
+                f"{found['n_seeds']} |"
             )
     return "\n".join(lines) + "\n"
 

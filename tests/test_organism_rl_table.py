@@ -36,6 +36,10 @@ def test_the_verdict_is_the_collapse_rule_on_the_seed_means(organism_rl) -> None
     found = organism_rl.verdict(COLLAPSING)
     assert (found["base"], found["peak"], found["peak_step"], found["final"]) == (41.0, 56.0, 100, 6.0)
     assert found["drop"] == 50.0 and found["n_seeds"] == 3 and found["collapsed"] is True
+    falling = organism_rl.verdict(
+        [{"0": 40.0 + seed, "200": 20.0 + seed, "400": 5.0 + seed} for seed in range(3)]
+    )
+    assert (falling["rose"], falling["fell"], falling["collapsed"]) == (False, True, False)  # no rise first
     rising = organism_rl.verdict(RISING)
     assert (rising["peak_step"], rising["drop"], rising["collapsed"]) == (400, 0.0, False)
 
@@ -50,15 +54,15 @@ def test_the_table_has_one_row_per_method_and_heldout_set(organism_rl, tmp_path:
     results = organism_rl.tabulate([saved])
     table = organism_rl.verdict_table(results)
     assert (
-        "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) | 6.0 | 50.0 | 2.0 | yes | 3 |"
+        "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) | 6.0 | 50.0 | 2.0 | yes | yes | yes | 3 |"
         in table
     )
     assert (
-        "| illusion | long | majority-vote | heldout_hard | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | no | 3 |"
+        "| illusion | long | majority-vote | heldout_hard | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | yes | no | no | 3 |"
         in table
     )
     assert (
-        "| illusion | long | ground-truth | heldout | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | no | 3 |"
+        "| illusion | long | ground-truth | heldout | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | yes | no | no | 3 |"
         in table
     )
     assert len(table.strip().splitlines()) == 2 + 3
