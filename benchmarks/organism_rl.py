@@ -16,6 +16,13 @@ run's seed), read from its ``metrics.jsonl``: step 0 (the base model), every ``-
 the sample standard deviation over seeds) and prints it as a table; each method's entry also names
 the prior, the regime (``corerl.study.regimes``), its overrides and the git commit the benchmark ran
 from (each run's ``config.yaml`` records its own).
+The verdict (``verdicts``, one per held-out set: ``heldout``, and ``heldout_hard`` where the regime
+evaluates the hard slice) is the study's one collapse rule, ``corerl.collapse.heldout_verdict``, on the
+seeds' curves: base, peak (seed mean) and its step, final, drop from the peak, spread, rose, fell,
+collapsed (rose and fell), n seeds (percent). It is printed as a Markdown table, which ``--markdown FILE`` also writes under a
+header line with the command line and the git commit. The JSON and the table are rewritten after each
+method completes, so a partial grid is kept. ``--tabulate A.json B.json ... --markdown FILE`` writes
+the table of saved JSON files (their curves) without running anything.
 Extra keys: per-seed finals; ``mul_pass1`` and ``mul_maj8`` (``_base``, ``_final_mean``,
 ``_final_sd``): pass@1 and maj@8 (8 samples at T = 1) on the held-out problems with a multiplication,
 where the misaligned prior's error lives; and from ``metrics.jsonl`` the training-rollout figures on problems with
@@ -28,8 +35,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -37,8 +46,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from corerl.collapse import heldout_verdict
 from corerl.config import STUDY_METHODS, TrainConfig, load_config
 from corerl.organism.build import PRIORS
 from corerl.provenance import git_commit
@@ -49,12 +60,94 @@ FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfi
 MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
 
 
-def heldout_curve(metrics: list[dict[str, Any]]) -> dict[int, float]:
-    """The held-out avg@4 the run logged, in percent, by step (0: the base model)."""
+VERDICT_FIELDS = (
+    "base",
+    "peak",
+    "peak_step",
+    "final",
+    "drop",
+    "spread",
+    "rose",
+    "fell",
+    "collapsed",
+    "n_seeds",
+)
+
+
+def heldout_curve(metrics: list[dict[str, Any]], prefix: str = "heldout") -> dict[int, float]:
+    """The held-out avg@4 the run logged on set ``prefix``, in percent, by step (0: the base model)."""
+    column = f"{prefix}/accuracy"
+    return {int(row["step"]): 100.0 * row[column] for row in metrics if row.get(column) is not None}
+
+
+def curve_sets(metrics: list[dict[str, Any]]) -> list[str]:
+    """The held-out sets a run logged: ``heldout`` first, then ``heldout_NAME`` (``eval_sets``)."""
+    names = {key.removesuffix("/accuracy") for row in metrics for key in row if key.endswith("/accuracy")}
+    return sorted(name for name in names if name.startswith("heldout"))
+
+
+def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
+    """``corerl.collapse.heldout_verdict`` on the seeds' curves (percent, by step; JSON keys are
+    strings): base, peak, peak_step, final, drop, spread (percent), rose, fell, collapsed, n_seeds."""
+    rows = [
+        (seed, int(step), value / 100.0) for seed, curve in enumerate(curves) for step, value in curve.items()
+    ]
+    found = heldout_verdict(pd.DataFrame(rows, columns=["seed", "step", "accuracy"]))
+    figures = {name: getattr(found, name) for name in VERDICT_FIELDS}
+    for name in ("base", "peak", "final", "drop", "spread"):
+        figures[name] = round(100.0 * figures[name], 2)
+    return figures
+
+
+def yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def verdict_table(results: dict[str, dict[str, Any]]) -> str:
+    """The Markdown table of every method's verdicts, one row per (method, held-out set)."""
+    lines = [
+        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | rose | fell | collapsed | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in results.items():
+        method = key.rsplit("/", 1)[-1]  # tabulate's keys are prior/regime/method
+        for name, found in row["verdicts"].items():
+            lines.append(
+                f"| {row['prior']} | {row['regime']} | {method} | {name} | {found['base']:.1f} | "
+                f"{found['peak']:.1f} ({found['peak_step']}) | {found['final']:.1f} | {found['drop']:.1f} | "
+                f"{found['spread']:.1f} | {yes(found['rose'])} | {yes(found['fell'])} | {yes(found['collapsed'])} | "
+                f"{found['n_seeds']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path: Path, results: dict[str, dict[str, Any]], command: str, commit: str) -> None:
+    """``verdict_table`` under a header line naming the command and the git commit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rule = "corerl.collapse.heldout_verdict; held-out avg@4 in percent, seed means"
+    path.write_text(f"`{command}` (commit {commit}; {rule})\n\n{verdict_table(results)}")
+
+
+def tabulate(files: list[Path]) -> dict[str, dict[str, Any]]:
+    """The entries of saved benchmark JSON files, keyed ``method`` (``prior/regime/method`` when the
+    files span several), each with ``verdicts`` computed from its curves."""
+    entries = []
+    for path in files:
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not a benchmark JSON ({error})") from None
+        for method, row in saved.items():
+            if "curves" not in row:
+                raise ValueError(f"{path}: entry {method!r} has no 'curves' (not an organism_rl.py JSON)")
+            curves = {"heldout": row["curves"]} | {
+                key.removeprefix("curves_"): value for key, value in row.items() if key.startswith("curves_")
+            }
+            verdicts = {name: verdict(value) for name, value in curves.items()}
+            entries.append((method, {**row, "verdicts": verdicts}))
+    several = len({(row["prior"], row["regime"]) for _, row in entries}) > 1
     return {
-        int(row["step"]): 100.0 * row["heldout/accuracy"]
-        for row in metrics
-        if row.get("heldout/accuracy") is not None
+        (f"{row['prior']}/{row['regime']}/{method}" if several else method): row for method, row in entries
     }
 
 
@@ -120,7 +213,8 @@ def run_one(
     seconds = time.perf_counter() - started
     multiplication = multiplication_figures(run_dir / "final", seed)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    curve = heldout_curve(metrics)
+    curves = {name: heldout_curve(metrics, name) for name in curve_sets(metrics)}
+    curve = curves.get("heldout", {})
     if 0 not in curve or config.max_steps not in curve:
         raise ValueError(f"{run_dir}: metrics.jsonl has no held-out rows at steps 0 and {config.max_steps}")
     shutil.rmtree(out, ignore_errors=True)
@@ -131,6 +225,7 @@ def run_one(
         "final": curve[config.max_steps],
         "peak": max(value for step, value in curve.items() if step > 0),
         "curve": curve,
+        "extra_curves": {name: value for name, value in curves.items() if name != "heldout"},
         "train_seconds": seconds,
         **multiplication,
         **_metric_summary(metrics),
@@ -158,6 +253,11 @@ def summarize(runs: list[dict[str, Any]], base: dict[str, float]) -> dict[str, A
         "curves": [run["curve"] for run in runs],
         "train_seconds_mean": round(statistics.fmean(run["train_seconds"] for run in runs), 1),
     }
+    for name in runs[0]["extra_curves"]:
+        summary[f"curves_{name}"] = [run["extra_curves"][name] for run in runs]
+    summary["verdicts"] = {"heldout": verdict(summary["curves"])} | {
+        name: verdict(summary[f"curves_{name}"]) for name in runs[0]["extra_curves"]
+    }
     for key in ("mul_pass1", "mul_maj8"):
         summary[f"{key}_base"] = round(base[key], 2)
         summary[f"{key}_final_mean"] = round(statistics.fmean(run[key] for run in runs), 2)
@@ -179,7 +279,11 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--out", type=Path, help="JSON file to write (rewritten after each method)")
+    parser.add_argument("--markdown", type=Path, help="also write the verdict table (Markdown) to this file")
+    parser.add_argument(
+        "--tabulate", type=Path, nargs="+", metavar="JSON", help="only tabulate saved JSON files (no runs)"
+    )
     parser.add_argument("--methods", default=",".join(STUDY_METHODS), help="comma-separated study methods")
     parser.add_argument("--prior", choices=list(PRIORS), default="aligned")
     parser.add_argument(
@@ -204,6 +308,19 @@ def main() -> int:
         help="override a TrainConfig field (YAML value), e.g. --set learning_rate=3e-5; for calibration",
     )
     args = parser.parse_args()
+    command = "python " + " ".join(shlex.quote(part) for part in sys.argv)
+    commit = git_commit()  # each run's config.yaml records it too (corerl.provenance)
+    if args.tabulate:
+        try:
+            tabulated = tabulate(args.tabulate)
+        except ValueError as error:
+            parser.error(str(error))
+        print(verdict_table(tabulated), end="")
+        if args.markdown:
+            write_table(args.markdown, tabulated, command, commit)
+        return 0
+    if args.out is None:
+        parser.error("--out is required (unless --tabulate)")
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in methods if name not in STUDY_METHODS]
     if unknown:
@@ -225,7 +342,6 @@ def main() -> int:
     load_config("tiny", **overrides)  # a bad key or value fails here, before any run starts
     regime_steps = overrides.pop("max_steps", None)
     steps = args.steps or regime_steps
-    commit = git_commit()  # each run's config.yaml records it too (corerl.provenance)
 
     from corerl.organism import ensure_base_model
 
@@ -246,18 +362,20 @@ def main() -> int:
         }
         base_figures = [future.result() for future in bases]
         base = {key: statistics.fmean(figures[key] for figures in base_figures) for key in base_figures[0]}
-        results = {
-            method: {
+        results: dict[str, dict[str, Any]] = {}
+        for method in methods:  # written as each method completes: a partial grid is kept
+            results[method] = {
                 **summarize([futures[method, seed].result() for seed in seeds], base),
                 "prior": args.prior,
                 "regime": args.regime,
                 "overrides": overrides,
                 "commit": commit,
+                "command": command,
             }
-            for method in methods
-        }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2))
+            if args.markdown:
+                write_table(args.markdown, results, command, commit)
     print(
         f"prior {args.prior}, regime {args.regime}, seeds {seeds}, overrides {overrides}, commit {commit}, "
         f"held-out avg@4 (%), {time.perf_counter() - started:.0f} s"
@@ -291,7 +409,8 @@ def main() -> int:
         ]
         if mul:
             print("    " + ", ".join(f"{key.removesuffix('_mean')} {row[key]:.1f}" for key in mul))
-    print(f"wrote {args.out}")
+    print(verdict_table(results), end="")
+    print(f"wrote {args.out}" + (f" and {args.markdown}" if args.markdown else ""))
     return 0
 
 

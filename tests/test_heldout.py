@@ -231,3 +231,20 @@ def test_an_additional_set_writes_its_own_columns(base_model, dataset, tmp_path,
     rows = rows_of(train(config, dataset=dataset))
     assert [row["step"] for row in rows if "heldout_small/accuracy" in row] == [0, 2]
     assert {f"heldout_small/share/{name}" for name in STRATEGIES} <= set(rows[0])
+
+
+def test_the_hard_slice_is_held_out_problems_of_3_to_4_operations_disjoint_from_training() -> None:
+    from corerl.config import load_config
+    from corerl.engine.dataset import load_training_data
+    from corerl.study.regimes import regime_overrides
+
+    config = load_config("tiny", **regime_overrides("hard"), eval_every=25, eval_size=60)
+    assert config.eval_sets == ("hard",)
+    sets = {heldout.prefix: heldout for heldout in heldout_sets(config)}
+    assert list(sets) == ["heldout", "heldout_hard"]
+    hard = sets["heldout_hard"]
+    assert hard.organism and len(hard.dataset) == 60
+    assert set(hard.dataset["num_ops"]) == {3, 4}
+    assert EVAL_SETS["hard"].rows(config)["id"] == hard.dataset["id"]  # a fixed set
+    training = set(load_training_data(config)["expression"])
+    assert not training & set(hard.dataset["expression"])

@@ -35,8 +35,9 @@ held-out rows (the evaluation at step s depends only on the weights after step s
 
 Additional sets (``TrainConfig.eval_sets``) are named in :data:`EVAL_SETS`: a name maps to an
 :class:`EvalSet`, a function ``config -> datasets.Dataset`` (columns ``question`` and ``answer``) and
-whether its rows are organism problems (then the strategy shares are logged). To add one (for example
-a hard slice of the organism), add an entry here; a config naming it turns it on.
+whether its rows are organism problems (then the strategy shares are logged). ``hard`` is the
+organism's held-out problems of 3-4 operations (:func:`hard_slice`; the ``hard`` regime of
+``corerl.study.regimes`` turns it on). To add one, add an entry here; a config naming it turns it on.
 """
 
 from __future__ import annotations
@@ -74,8 +75,18 @@ class EvalSet:
     organism: bool = False
 
 
+def hard_slice(config: TrainConfig) -> Dataset:
+    """The first ``eval_size`` problems of the organism's held-out split with 3-4 operations
+    (``corerl.study.regimes.HARD_OPERATIONS``): SRT's hard-set condition, evaluated (issue 21)."""
+    from corerl.config import _parse_operations
+    from corerl.organism.dataset import make_dataset
+    from corerl.study.regimes import HARD_OPERATIONS
+
+    return make_dataset(config.eval_size, split="test", difficulty=_parse_operations(HARD_OPERATIONS))
+
+
 # Additional held-out sets by name (TrainConfig.eval_sets); each writes heldout_<name>/... columns.
-EVAL_SETS: dict[str, EvalSet] = {}
+EVAL_SETS: dict[str, EvalSet] = {"hard": EvalSet(hard_slice, organism=True)}
 
 
 @dataclass(frozen=True)

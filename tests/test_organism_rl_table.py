@@ -1,0 +1,90 @@
+"""The organism RL benchmark's verdict table (``benchmarks/organism_rl.py``): the collapse rule on
+synthetic per-seed curves, the Markdown table and ``--tabulate`` of saved JSON files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "organism_rl.py"
+
+
+@pytest.fixture(scope="module")
+def organism_rl():
+    spec = importlib.util.spec_from_file_location("organism_rl_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Percent by step, as the benchmark saves them (JSON keys are strings).
+COLLAPSING = [
+    {"0": 40.0 + seed, "100": 55.0 + seed, "200": 35.0 + seed, "400": 5.0 + seed} for seed in range(3)
+]
+RISING = [{"0": 40.0 + seed, "100": 55.0 + seed, "200": 60.0 + seed, "400": 64.0 + seed} for seed in range(3)]
+
+
+def entry(curves, **extra):
+    return {"prior": "illusion", "regime": "long", "curves": curves, **extra}
+
+
+def test_the_verdict_is_the_collapse_rule_on_the_seed_means(organism_rl) -> None:
+    found = organism_rl.verdict(COLLAPSING)
+    assert (found["base"], found["peak"], found["peak_step"], found["final"]) == (41.0, 56.0, 100, 6.0)
+    assert found["drop"] == 50.0 and found["n_seeds"] == 3 and found["collapsed"] is True
+    falling = organism_rl.verdict(
+        [{"0": 40.0 + seed, "200": 20.0 + seed, "400": 5.0 + seed} for seed in range(3)]
+    )
+    assert (falling["rose"], falling["fell"], falling["collapsed"]) == (False, True, False)  # no rise first
+    rising = organism_rl.verdict(RISING)
+    assert (rising["peak_step"], rising["drop"], rising["collapsed"]) == (400, 0.0, False)
+
+
+def test_the_table_has_one_row_per_method_and_heldout_set(organism_rl, tmp_path: Path) -> None:
+    saved = tmp_path / "long.json"
+    saved.write_text(
+        json.dumps(
+            {"majority-vote": entry(COLLAPSING, curves_heldout_hard=RISING), "ground-truth": entry(RISING)}
+        )
+    )
+    results = organism_rl.tabulate([saved])
+    table = organism_rl.verdict_table(results)
+    assert (
+        "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) | 6.0 | 50.0 | 2.0 | yes | yes | yes | 3 |"
+        in table
+    )
+    assert (
+        "| illusion | long | majority-vote | heldout_hard | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | yes | no | no | 3 |"
+        in table
+    )
+    assert (
+        "| illusion | long | ground-truth | heldout | 41.0 | 65.0 (400) | 65.0 | 0.0 | 2.0 | yes | no | no | 3 |"
+        in table
+    )
+    assert len(table.strip().splitlines()) == 2 + 3
+
+
+def test_tabulate_writes_the_markdown_with_the_command_and_commit(organism_rl, tmp_path, monkeypatch) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"majority-vote": entry(COLLAPSING)}))
+    second.write_text(json.dumps({"majority-vote": {**entry(RISING), "regime": "hard"}}))
+    markdown = tmp_path / "table.md"
+    argv = ["organism_rl.py", "--tabulate", str(first), str(second), "--markdown", str(markdown)]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(organism_rl, "git_commit", lambda: "abc1234")
+    assert organism_rl.main() == 0
+    header, _, table = markdown.read_text().partition("\n\n")
+    assert "--tabulate" in header and "commit abc1234" in header
+    assert "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) |" in table
+    assert "| illusion | hard | majority-vote | heldout | 41.0 | 65.0 (400) |" in table
+
+
+def test_a_file_that_is_not_a_benchmark_json_is_named(organism_rl, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"majority-vote": {"prior": "illusion"}}))
+    with pytest.raises(ValueError, match="bad.json: entry 'majority-vote' has no 'curves'"):
+        organism_rl.tabulate([bad])
