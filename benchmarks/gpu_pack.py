@@ -230,12 +230,13 @@ TARGET = dict(
 )
 PLATFORMS = [f"manylinux_2_{n}_x86_64" for n in range(17, 40)] + ["manylinux2014_x86_64", "manylinux1_x86_64"]
 # Paths (inside the site folder) the check never loads: unsloth's web app and CLI, unsloth_zoo's Apple MLX
-# backend (imported under ImportError guards, Apple Silicon only), tests and caches, every bitsandbytes
-# library but the CUDA 13.0 one (the machine's torch is cu130), torchao's Hopper/MX kernel libraries
-# (``torchao/__init__.py`` loads whichever ``_C*.so`` exist; 4-bit QLoRA goes through bitsandbytes) and
-# its benchmark models.
+# backend (imported under ImportError guards, Apple Silicon only), tests (torchao ships a top-level
+# ``test/`` package) and caches, type stubs, the wheels' RECORD file lists (pip's uninstall data; the
+# version checks read METADATA), every bitsandbytes library but the CUDA 13.0 one (the machine's torch
+# is cu130), torchao's Hopper/MX kernel libraries (``torchao/__init__.py`` loads whichever ``_C*.so``
+# exist; 4-bit QLoRA goes through bitsandbytes) and its benchmark models.
 TRIM = re.compile(
-    r"^(studio/|unsloth_cli/|unsloth_zoo/mlx/|[^/]+/tests?/|.*/__pycache__/"
+    r"^(studio/|unsloth_cli/|unsloth_zoo/mlx/|([^/]+/)?tests?/|.*/__pycache__/|.*\.pyi$|[^/]+\.dist-info/RECORD$"
     r"|bitsandbytes/libbitsandbytes_(?!cuda130\.so$)[^/]+$|torchao/_C[^/]*\.so$|torchao/_models/)"
 )
 
