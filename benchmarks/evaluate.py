@@ -1,6 +1,6 @@
 """Evaluation throughput on the tiny profile: questions per second through ``corerl.evaluate``.
 
-Builds a tiny random model offline (``corerl.tiny``), then evaluates it on the organism's held-out
+Builds a tiny random model offline (``corerl.organism.tiny``), then evaluates it on the organism's held-out
 questions and on MATH-500 (k samples each, batched HF generate, CPU unless --device says otherwise)
 and prints questions/second and completions/second, generation and grading included.
 
@@ -34,11 +34,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from corerl.arithmetic.dataset import make_rows
     from corerl.data import load_dataset
     from corerl.evaluate import evaluate
     from corerl.generation import load_model
-    from corerl.organism.dataset import make_rows
-    from corerl.tiny import build_tiny_model
+    from corerl.organism.tiny import build_tiny_model
 
     texts = [row["question"] for row in make_rows(200)] + list(load_dataset("math500", limit=200)["question"])
     with tempfile.TemporaryDirectory() as folder:

@@ -5,7 +5,7 @@ triton and the packages in ``PRESENT`` (``/work/.library/device/KINDS.md``, read
 datasets, math-verify, unsloth, unsloth_zoo, bitsandbytes or torchao. A command there may carry at most
 64 MiB, the git tree included. This script resolves the pinned stack's missing closure by reading each
 wheel's ``Requires-Dist`` (markers evaluated for CPython 3.12 on Linux x86_64, extras ignored), starting
-from corerl's pins (``corerl.install``), downloads every missing wheel for Python 3.12 manylinux x86_64
+from corerl's pins (``corerl.machine.install``), downloads every missing wheel for Python 3.12 manylinux x86_64
 with ``pip download --no-deps`` into ``.gpucheck/wheels``, extracts them into ``.gpucheck/site`` minus
 what the check never loads (``TRIM``), and prints each package's size and the total with the tree,
 exiting 1 when it is over the limit. ``.gpucheck/`` is ignored by git: name ``.gpucheck/site`` in
@@ -243,7 +243,7 @@ TRIM = re.compile(
 
 def roots() -> list[str]:
     """corerl's pins of the packages missing there (and peft, whose version there is unknown)."""
-    from corerl.install import GPU_STACK, STACK
+    from corerl.machine.install import GPU_STACK, STACK
 
     wanted = {"trl", "datasets", "math-verify", "peft", "unsloth", "unsloth-zoo", "bitsandbytes"}
     return [pin for pin in (*STACK, *GPU_STACK) if canonicalize_name(Requirement(pin).name) in wanted]

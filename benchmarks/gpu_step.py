@@ -82,7 +82,7 @@ def build_random_model(out_dir: Path, shape: dict[str, Any], *, device: str) -> 
     from transformers import AutoModelForCausalLM, Qwen3Config
 
     from corerl.data import load_dataset
-    from corerl.tiny import build_tokenizer
+    from corerl.organism.tiny import build_tokenizer
 
     texts = [row["question"] for row in load_dataset("math-train", limit=2000)]
     tokenizer = build_tokenizer(texts, vocab_size=min(4096, shape["vocab_size"]))
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not args.dry and not torch.cuda.is_available():
-        from corerl.hardware import GpuUnusableError, cuda_usable
+        from corerl.machine.hardware import GpuUnusableError, cuda_usable
 
         try:
             cuda_usable()
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report: dict[str, Any] = {"dry": args.dry, "offline": OFFLINE, "steps": args.steps}
     if not args.dry:
-        from corerl.engine.model import import_error
+        from corerl.machine.hardware import import_error
 
         report["unsloth_import_error"] = import_error("unsloth")  # before transformers, as corerl.engine
         total = torch.cuda.get_device_properties(0).total_memory

@@ -51,8 +51,8 @@ import yaml
 
 from corerl.collapse import heldout_verdict
 from corerl.config import STUDY_METHODS, TrainConfig, load_config
+from corerl.machine.provenance import git_commit
 from corerl.organism.build import PRIORS
-from corerl.provenance import git_commit
 from corerl.study.regimes import REGIMES, regime_overrides
 
 ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
@@ -309,7 +309,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     command = "python " + " ".join(shlex.quote(part) for part in sys.argv)
-    commit = git_commit()  # each run's config.yaml records it too (corerl.provenance)
+    commit = git_commit()  # each run's config.yaml records it too (corerl.machine.provenance)
     if args.tabulate:
         try:
             tabulated = tabulate(args.tabulate)

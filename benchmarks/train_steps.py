@@ -22,7 +22,7 @@ Profile (cProfile with the CPU-time clock, 30 ground-truth steps of the organism
 torch thread, load average ~11 on 2 shared cores; CPU seconds per step inside ``training_step``):
 
     f6afaa3                                     0.887   this revision                             0.607
-      HF generate (TRL's _generate_single_turn) 0.558     corerl.engine.decoding.sample           0.302
+      HF generate (TRL's _generate_single_turn) 0.558     corerl.decoding.sample           0.302
       backward                                  0.156     backward                                0.155
       log-prob forward (TRL)                    0.125     log-prob forward (TRL)                  0.112
       rewards + monitor (in process)            0.020     rewards + monitor                       0.014

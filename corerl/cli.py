@@ -20,9 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corerl.engine.cli",
     "corerl.rephrase",
     "corerl.organism.cli",
-    "corerl.reproduce",
-    "corerl.collapse_step",
-    "corerl.plan",
+    "corerl.tools.reproduce",
+    "corerl.study.collapse_step",
+    "corerl.tools.plan",
 )
 
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
-    from corerl.hardware import GpuUnusableError  # light: no torch import
+    from corerl.machine.hardware import GpuUnusableError  # light: no torch import
 
     try:
         return int(args.func(args) or 0)

@@ -34,7 +34,6 @@ from typing import Any
 import yaml
 
 from corerl.config_checks import short_repr
-from corerl.engine.pairs import VIEW_LOSS_TYPES
 from corerl.rewards import REWARDS, VIEW_METHODS
 
 # Every method is a reward of corerl.rewards.REWARDS; "offline-labels" (SRT's offline labels, a
@@ -43,6 +42,9 @@ METHODS: tuple[str, ...] = tuple(REWARDS)
 # The methods that train on a dataset as it is (all but offline-labels).
 STUDY_METHODS: tuple[str, ...] = tuple(method for method in METHODS if method != "offline-labels")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+# The loss types whose normaliser is a token count, so that splitting by view gives a sum of token-means
+# (Co-rewarding-I's two views, corerl.engine.pairs).
+VIEW_LOSS_TYPES = ("dapo", "bnpo")
 # The organism's data names (corerl.engine.dataset.ORGANISM_DATA: the generated train and test splits).
 ORGANISM_DATA_NAMES: tuple[str, ...] = ("organism", "organism-test")
 TEST_TIME_MAX_QUESTIONS = 128  # arXiv 2603.08660: training sets of <= 128 questions do not collapse
@@ -59,7 +61,7 @@ CO_REWARDING_PROMPT = "{question} Let's think step by step and output the final 
 # Qwen2.5-Math's instruction, kept as the named option "qwen-math" (not the Co-rewarding paper's).
 QWEN_MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 MATH_PROMPT = CO_REWARDING_PROMPT
-# The organism's input format (corerl.organism.task.format_prompt): plain text, no chat template.
+# The organism's input format (corerl.arithmetic.task.format_prompt): plain text, no chat template.
 ORGANISM_PROMPT = "Problem: {question}\nSolution:\n"
 # Named prompt templates: ``prompt_template: qwen-math`` in a config (or ``corerl eval --prompt-template``).
 PROMPT_TEMPLATES: dict[str, str] = {
@@ -325,7 +327,7 @@ class TrainConfig:
 
 def _parse_operations(text: str) -> tuple[int, int]:
     """``"3-4"`` -> (3, 4), ``"2"`` -> (2, 2); ValueError when not 1..4 with low <= high."""
-    from corerl.organism.task import parse_difficulty
+    from corerl.arithmetic.task import parse_difficulty
 
     low, _, high = text.partition("-")
     try:
@@ -361,7 +363,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval_every": 10,
     },
     # Free Colab/Kaggle T4 (15 GB, no bf16): Unsloth 4-bit QLoRA in fp16, HF generation. Sized so that
-    # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/plan.py).
+    # every notebook fits 3 T4-hours and all of them 30 (corerl plan --profile t4, corerl/tools/plan.py).
     # Qwen3-1.7B-Base is the paper's Table 7 model; a smaller Qwen3 saves little here, since HF decoding
     # time is set by the 28 layers both sizes have, not by their width.
     "t4": {
@@ -408,7 +410,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "curriculum_samples": 8,  # SRT: 32; 8 keeps notebook 05 inside 3 T4-hours
         "votes_for_seen_questions": True,
         # Held-out curve off by default: 32 MATH-500 questions x 1 sample, one batch of 32 at 512 tokens,
-        # is about 34 s an evaluation (an ESTIMATE from corerl.plan's cost model, not measured), so
+        # is about 34 s an evaluation (an ESTIMATE from corerl.tools.plan's cost model, not measured), so
         # eval_every 10 adds 4 evaluations, ~2.3 min, to a 30-step run: notebook 01 (5 runs, 2.9
         # planned T4-hours) would pass its 3-hour budget. Set eval_every to draw the curve.
         "eval_every": 0,

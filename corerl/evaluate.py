@@ -9,7 +9,7 @@ answers extracted (last ``\\boxed{}``) and graded against the ground truth with 
 - ``pass@k``: the share of questions with at least one correct completion;
 - ``no_answer_rate``: the share of completions without a final answer;
 - on the ``organism`` benchmark only, ``strategy/<name>``: the share of completions of each organism
-  strategy (``corerl.organism.strategies``: worked-correct, worked-wrong, the shortcuts, ...).
+  strategy (``corerl.arithmetic.strategies``: worked-correct, worked-wrong, the shortcuts, ...).
 Greedy decoding (temperature 0) makes the k samples identical, so it is evaluated with k = 1.
 
 The results are a tidy table (benchmark, model, metric, k, temperature, value, n), values as
@@ -47,6 +47,30 @@ logger = logging.getLogger(__name__)
 
 ORGANISM = "organism"
 ORGANISM_TEST_SIZE = 200  # questions in the organism's held-out benchmark when no limit is given
+# Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
+EVALUATION: dict[str, dict[str, Any]] = {
+    "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
+    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets).
+    # max_batch_tokens bounds a generate call's fp16 KV cache: 49,152 positions x 114,688 B (28 layers x
+    # 8 KV heads x 128 x 2 x 2 B, Qwen3-1.7B and Llama-3.2-3B alike) = 5.6 GB beside the 16-bit model
+    # (3.4 GB; Llama-3.2-3B: 6.4 GB) on a 15 GB T4. That is 64 rows up to 256-token prompts; a batch of
+    # longer prompts gets fewer rows (64 x (prompt + 512) unbounded: 8 GB at a 600-token prompt).
+    "t4": {
+        "benchmarks": ("math500", "gsm8k", "amc"),
+        "questions": 50,
+        "k": 4,
+        "max_new_tokens": 512,
+        "batch_size": 64,
+        "max_batch_tokens": 64 * 768,
+    },
+    "a100": {
+        "benchmarks": ("math500", "gsm8k", "amc"),
+        "questions": 500,
+        "k": 8,
+        "max_new_tokens": 2048,
+        "batch_size": 64,
+    },
+}
 RESULT_COLUMNS: tuple[str, ...] = ("benchmark", "model", "metric", "k", "temperature", "value", "n")
 
 Formatter = Callable[[str], Prompt]
@@ -126,7 +150,7 @@ def _organism_strategies(
     questions: Sequence[str], completions: Sequence[Sequence[str]], truths: Sequence[str]
 ) -> dict[str, float]:
     """The organism's strategy shares over every completion of every question (``strategy/<name>``)."""
-    from corerl.organism.strategies import strategy_metrics
+    from corerl.arithmetic.strategies import strategy_metrics
 
     rows = [
         (q, text, t) for q, group, t in zip(questions, completions, truths, strict=True) for text in group
@@ -142,8 +166,8 @@ def load_benchmark(name: str, *, limit: int | None = None) -> tuple[str, dataset
     ``corerl.data.load_dataset`` and gets the default math prompt (formatter None).
     """
     if name == ORGANISM:
-        from corerl.organism.dataset import make_dataset
-        from corerl.organism.task import format_prompt
+        from corerl.arithmetic.dataset import make_dataset
+        from corerl.arithmetic.task import format_prompt
 
         return ORGANISM, make_dataset(limit or ORGANISM_TEST_SIZE, split="test"), format_prompt
     from corerl.data import load_dataset
@@ -436,14 +460,14 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise ValueError("--benchmarks is empty")
     check_sampling_arguments(args)
     check_output_dir(args.out, overwrite=args.overwrite)
-    from corerl.mitigations.early_stopping import evaluation_model
+    from corerl.machine.rundir import evaluation_model
 
     model, name = Path(args.model), args.name
     is_model = any((model / file).exists() for file in ("config.json", "adapter_config.json"))
     if model.is_dir() and not is_model:  # a run directory: its final/ or, early-stopped, its best checkpoint
         model, name = evaluation_model(model), name or model.name
     if model.is_dir():  # a truncated or corrupt file is named here, not deep in a loader
-        from corerl.engine.rundir import folder_problem
+        from corerl.machine.rundir import folder_problem
 
         problem = folder_problem(model)
         if problem:

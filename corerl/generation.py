@@ -14,7 +14,7 @@ went on to invent.
 
 Determinism: the HF path seeds torch once per call, so the same model, prompts, seed and batch size
 give the same samples on CPU. The vLLM path passes the seed to vLLM's sampler. On a CPU, a small
-Qwen3 sampled at top-p 1 (the organism's evaluation) goes through ``corerl.engine.decoding.sample``,
+Qwen3 sampled at top-p 1 (the organism's evaluation) goes through ``corerl.decoding.sample``,
 which draws the tokens ``generate`` draws without its per-token overhead.
 
 :func:`load_model` picks the backend: vLLM only when it imports and CUDA is present (it is never
@@ -178,13 +178,13 @@ def _generate_hf(
     from tqdm.auto import tqdm
     from transformers import GenerationConfig
 
-    from corerl.engine.decoding import plain_sampling, sample, supports
+    from corerl.decoding import plain_sampling, sample, supports
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         raise ValueError("the tokenizer has neither a pad token nor an eos token; cannot batch prompts")
     sampling = temperature > 0
-    # corerl.engine.decoding's sampler: same tokens for the same seed on a small Qwen3 on a CPU
+    # corerl.decoding's sampler: same tokens for the same seed on a small Qwen3 on a CPU
     lean = bool(stop_ids) and supports(model) and plain_sampling(temperature, top_p, 0, None, 1.0)
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
@@ -307,7 +307,7 @@ def vllm_available() -> bool:
     Any exception of the import counts as unavailable: a preinstalled vLLM built for another torch
     raises more than ImportError.
     """
-    from corerl.engine.model import import_error
+    from corerl.machine.hardware import import_error
 
     reason = import_error("vllm")
     if reason and reason != "no CUDA GPU":
@@ -324,7 +324,7 @@ def default_dtype(device: str, capability: tuple[int, int] | None = None) -> str
     """
     if not device.startswith("cuda"):
         return "float32"
-    from corerl.hardware import bf16_supported
+    from corerl.machine.hardware import bf16_supported
 
     if capability is None:
         import torch
@@ -367,7 +367,7 @@ def load_model(
     source = str(path) if path.exists() else source
     is_adapter = (path / "adapter_config.json").is_file()
     if device is None:
-        from corerl.hardware import cuda_usable
+        from corerl.machine.hardware import cuda_usable
 
         device = "cuda" if cuda_usable() else "cpu"
     if dtype is None:

@@ -45,8 +45,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from corerl.arithmetic.strategies import METRIC_PREFIX, STRATEGIES
 from corerl.collapse import CURVE_COLUMNS, heldout_verdict
-from corerl.organism.strategies import METRIC_PREFIX, STRATEGIES
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 SVG_HASHSALT = "corerl"  # fixed salt for the SVG ids, so the files do not change from run to run

@@ -508,7 +508,7 @@ def step_check_reward(
 ) -> list[float | None]:
     """Organism only: 1.0 when the worked steps carry out the problem the question text states.
 
-    Label-free and external (``corerl.organism.step_check``): the start value, operations and
+    Label-free and external (``corerl.arithmetic.step_check``): the start value, operations and
     operands are parsed from ``question``, never from ``answer``; every line ``a op b = c`` must be
     right, start from the stated start value, continue from the previous result, use the stated
     operation and operand, and the boxed answer must equal the last result. A shortcut without steps
@@ -518,7 +518,7 @@ def step_check_reward(
     ...                   question=["Compute 7 + 5."] * 3)
     [1.0, 0.0, 0.0]
     """
-    from corerl.organism.step_check import step_check
+    from corerl.arithmetic.step_check import step_check
 
     verdicts = [
         step_check(text, completion_text(completion))

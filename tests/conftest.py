@@ -68,6 +68,6 @@ TINY_TEXTS = [
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer Qwen3-config model with a locally trained tokenizer."""
-    from corerl.tiny import build_tiny_model
+    from corerl.organism.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), TINY_TEXTS, vocab_size=320, hidden_size=32)

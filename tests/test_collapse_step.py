@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from corerl.collapse_step import CURVE_FILE, protocol_config, stop_below_threshold, write_curve
+from corerl.study.collapse_step import CURVE_FILE, protocol_config, stop_below_threshold, write_curve
 
 
 def test_protocol_is_64_questions_by_8_rollouts_without_kl() -> None:

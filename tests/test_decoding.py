@@ -1,4 +1,4 @@
-"""The lean sampler reproduces HF ``generate`` and the HF forward pass (corerl.engine.decoding)."""
+"""The lean sampler reproduces HF ``generate`` and the HF forward pass (corerl.decoding)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from corerl.engine.decoding import _forward, _Weights, plain_sampling, sample, supports
-from corerl.tiny import build_tiny_model
+from corerl.decoding import _forward, _Weights, plain_sampling, sample, supports
+from corerl.organism.tiny import build_tiny_model
 
 TEXTS = [
     f"Problem: {a} + {b} = ?\nSolution:\n{a} + {b} = {a + b}\n\\boxed{{{a + b}}}"
@@ -124,8 +124,7 @@ def test_supports_only_what_it_reproduces(tiny_model_dir: Path, tmp_path: Path) 
 
 def test_evaluation_samples_are_those_of_generate(tiny_model_dir: Path, monkeypatch) -> None:
     """corerl.generation.generate takes the lean path on the tiny model and returns generate's texts."""
-    from corerl import generation
-    from corerl.engine import decoding
+    from corerl import decoding, generation
 
     model, tokenizer = _load(tiny_model_dir)
     prompts = ["1 + 2 =", "Problem: 12 + 30 = ?\nSolution:\n", "7"]

@@ -16,11 +16,11 @@ import pytest
 import torch
 from datasets import Dataset
 
+from corerl.arithmetic.strategies import STRATEGIES
 from corerl.config import STUDY_METHODS, TrainConfig, load_config, make_config, to_yaml
 from corerl.engine import train
 from corerl.engine.run import cpu_threads, prepare_run
 from corerl.engine.teacher import TEACHER_STATE_FILE
-from corerl.organism.strategies import STRATEGIES
 from corerl.rewards import TEACHER_METHODS
 
 pytestmark = pytest.mark.slow
@@ -481,7 +481,7 @@ def test_curriculum_trains_on_the_easiest_fraction(base_model, dataset, tmp_path
 
 
 def test_test_time_training_on_a_small_test_set(base_model, tmp_path) -> None:
-    from corerl.mitigations.test_time import select_test_time_set
+    from corerl.mitigations.ttrl import select_test_time_set
     from corerl.organism import make_dataset
 
     config = tiny_config(

@@ -128,7 +128,7 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
 
 
 def test_lean_generation_mirrors_trls_hf_path() -> None:
-    """corerl.engine.decoding reproduces TRL's HF branch: left padding, generate with the trainer's
+    """corerl.decoding reproduces TRL's HF branch: left padding, generate with the trainer's
     generation_config (eos_token_ids as stops), everything after the first EOS cut, logprobs None."""
     source = inspect.getsource(grpo_trainer.GRPOTrainer._generate_single_turn)
     for expression in (

@@ -99,8 +99,8 @@ def test_greedy_evaluates_one_sample_and_limit_and_custom_prompt(monkeypatch: py
 
 
 def test_organism_benchmark_uses_its_own_prompt(monkeypatch: pytest.MonkeyPatch):
-    from corerl.organism.dataset import make_dataset
-    from corerl.organism.task import format_prompt
+    from corerl.arithmetic.dataset import make_dataset
+    from corerl.arithmetic.task import format_prompt
 
     calls: list[dict] = []
     monkeypatch.setattr(corerl.generation, "generate", scripted_generate({"": ["\\boxed{1}"] * 2}, calls))
@@ -132,7 +132,7 @@ def test_real_tiny_model_is_reproducible_and_saves(tiny_model_dir: Path, tmp_pat
     again = evaluate_model(tiny_model_dir, ["organism"], device="cpu", backend="hf", **options)
     pd.testing.assert_frame_equal(first.table, again.table)
     assert list(first.samples["completions"]) == list(again.samples["completions"])
-    from corerl.organism.dataset import make_dataset
+    from corerl.arithmetic.dataset import make_dataset
 
     assert list(first.samples["question"]) == make_dataset(3, split="test")["question"]
     assert set(first.table["model"]) == {tiny_model_dir.name} and set(first.table["benchmark"]) == {

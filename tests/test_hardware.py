@@ -1,6 +1,6 @@
 """GPU detection never degrades silently, bf16 only where native, backends chosen by importing them.
 
-There is no GPU here or in CI: the detection inputs are injected (``corerl.hardware.GpuFacts``).
+There is no GPU here or in CI: the detection inputs are injected (``corerl.machine.hardware.GpuFacts``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from corerl import hardware
 from corerl.config import make_config
 from corerl.engine import model as engine_model
-from corerl.hardware import GpuFacts, GpuUnusableError, check_gpu, cuda_usable
+from corerl.machine import hardware
+from corerl.machine.hardware import GpuFacts, GpuUnusableError, check_gpu, cuda_usable
 
 CUDA13_ON_CUDA12_DRIVER = GpuFacts(
     nvidia_driver=True, driver_cuda="12.4", torch_version="2.13.0", torch_cuda="13.0", cuda_available=False
@@ -54,7 +54,7 @@ def test_auto_never_quietly_becomes_tiny_on_a_broken_gpu(monkeypatch: pytest.Mon
 
 
 def test_detection_reads_proc_driver_nvidia(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from corerl import install
+    from corerl.machine import install
 
     monkeypatch.setattr(install.shutil, "which", lambda name: None)
     assert not install.nvidia_gpu_present(str(tmp_path / "absent"))
@@ -74,7 +74,7 @@ def test_a_broken_preinstalled_backend_is_not_chosen(
     monkeypatch.delitem(sys.modules, "unsloth", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(hardware, "cuda_usable", lambda facts=None: True)
-    assert engine_model.import_error("unsloth") == "RuntimeError: built for another torch"
+    assert hardware.import_error("unsloth") == "RuntimeError: built for another torch"
     with caplog.at_level(logging.WARNING, logger="corerl.engine.model"):
         backend = engine_model.choose_backend(make_config("t4", use_vllm=False))
     assert backend.cuda and not backend.unsloth and not backend.vllm

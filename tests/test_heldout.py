@@ -16,11 +16,11 @@ import numpy
 import pytest
 import torch
 
+from corerl.arithmetic.strategies import STRATEGIES
 from corerl.config import make_config
 from corerl.engine import train
 from corerl.engine.heldout import EVAL_SETS, EvalSet, heldout_sets, own_random_state
-from corerl.engine.rundir import CHECKPOINT
-from corerl.organism.strategies import STRATEGIES
+from corerl.machine.rundir import CHECKPOINT
 
 pytestmark = pytest.mark.heldout
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from corerl import install
-from corerl.install import GPU_STACK, STACK, TORCH, install_plan
+from corerl.machine import install
+from corerl.machine.install import GPU_STACK, STACK, TORCH, install_plan
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -36,7 +36,7 @@ def test_pyproject_lists_the_same_pins_as_the_install_module() -> None:
 def test_every_notebook_install_cell_hands_over_to_the_install_module() -> None:
     import nbformat
 
-    from corerl.notebooks import INSTALL, tagged
+    from corerl.tools.notebooks import INSTALL, tagged
 
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cell = tagged(nbformat.read(path, as_version=4), "shared-install")[0].source
@@ -59,7 +59,7 @@ def _repository(tmp_path: Path) -> Path:
 def _run_install_cell(tmp_path: Path, source: str, **env: str) -> subprocess.CompletedProcess:
     """The parameters and install cells, as a notebook runs them, in a fresh virtual environment without
     corerl; pip may not reach an index (``PIP_NO_INDEX``) and logs every call it gets to ``pip.log``."""
-    from corerl.notebooks import INSTALL, PARAMETERS
+    from corerl.tools.notebooks import INSTALL, PARAMETERS
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -93,7 +93,7 @@ def _installed_corerl(tmp_path: Path) -> str:
 
 
 def test_the_install_cell_stops_on_the_placeholder_before_any_pip_call(tmp_path: Path) -> None:
-    from corerl.notebooks import PARAMETERS, PLACEHOLDER
+    from corerl.tools.notebooks import PARAMETERS, PLACEHOLDER
 
     assert PLACEHOLDER in PARAMETERS  # the shipped default until the repository is public
     done = _run_install_cell(tmp_path, f"git+https://github.com/{PLACEHOLDER}.git@main")

@@ -11,7 +11,7 @@ import pytest
 
 import corerl.generation
 from corerl.mitigations.early_stopping import EarlyStopping, accuracy_evaluator, split_validation
-from corerl.mitigations.test_time import select_test_time_set
+from corerl.mitigations.ttrl import select_test_time_set
 from corerl.mitigations.votes import (
     OFFLINE_LABEL_COLUMN,
     OFFLINE_SHARE_COLUMN,

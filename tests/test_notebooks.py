@@ -1,4 +1,4 @@
-"""The numbered notebooks: stripped in git, their shared cells the same everywhere (corerl.notebooks), calling
+"""The numbered notebooks: stripped in git, their shared cells the same everywhere (corerl.tools.notebooks), calling
 only keyword arguments that exist in the pinned versions, and executing end to end in smoke mode.
 
 The notebooks are the source, edited in Jupyter or Colab: ``run_ci_checks`` is every static check CI runs,
@@ -18,9 +18,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from corerl import notebooks
 from corerl.config import FIELD_NAMES
-from corerl.reproduce import NotebookFailed, execute_notebook, find_notebooks, reproduce
+from corerl.tools import notebooks
+from corerl.tools.reproduce import NotebookFailed, execute_notebook, find_notebooks, reproduce
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = find_notebooks(NOTEBOOKS_DIR)
@@ -57,7 +57,7 @@ def test_the_numbered_notebooks_are_all_there() -> None:
 
 
 def assert_shared_cells_and_stripped(directory: Path) -> None:
-    """``python -m corerl.notebooks --check``: shared cells as in corerl/notebooks.py, outputs stripped."""
+    """``python -m corerl.notebooks --check``: shared cells as in corerl/tools/notebooks.py, outputs stripped."""
     problems = notebooks.check(directory)
     assert not problems, "\n".join(problems) + f"\nto fix: {notebooks.FIX}"
 
@@ -95,7 +95,7 @@ def assert_parameter_and_install_cells_first(path: Path) -> None:
             assert "#" in line, f"{path.name}: parameter without a comment: {line}"
     install = cells[1].source
     assert 'importlib.util.find_spec("corerl") is None' in install  # never pip installs where corerl exists
-    assert "from corerl.install import install" in install  # the pins live in corerl/install.py
+    assert "from corerl.install import install" in install  # the pins live in corerl/machine/install.py
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
@@ -376,7 +376,7 @@ def test_a_failing_cell_names_the_notebook_and_keeps_the_executed_copy(tmp_path:
 
 def test_the_notebooks_are_the_checkouts_wherever_the_command_runs(tmp_path, monkeypatch) -> None:
     """Issue 13.11: run from another folder, reproduce executed that folder's notebooks/."""
-    from corerl.reproduce import default_notebooks_dir
+    from corerl.tools.reproduce import default_notebooks_dir
 
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "00_other.ipynb").write_text("{}")
@@ -390,7 +390,7 @@ def test_ctrl_c_leaves_no_stale_copy_and_one_line(tmp_path, monkeypatch, capsys)
 
     import nbclient
 
-    from corerl.reproduce import run
+    from corerl.tools.reproduce import run
 
     source = tmp_path / "nb" / "00_quick.ipynb"
     source.parent.mkdir()
@@ -480,7 +480,7 @@ def test_reproduce_refuses_a_misplaced_or_doubled_parameters_cell(
     tmp_path: Path, capsys, damage: str
 ) -> None:
     """Issue 25.11: with the tag below the setup cell (or a copy), --smoke ran the notebook's full defaults."""
-    from corerl.reproduce import run
+    from corerl.tools.reproduce import run
 
     folder = _copy_notebooks(tmp_path)
     path = folder / "04_collapse_analysis.ipynb"

@@ -16,6 +16,14 @@ from pathlib import Path
 import pytest
 
 from corerl.answers import extract_answer
+from corerl.arithmetic.task import (
+    TEMPLATE_SOLUTION,
+    Problem,
+    generate_problem,
+    shortcut_solution,
+    stated_numbers,
+    worked_solution,
+)
 from corerl.organism import (
     BuildSettings,
     ensure_base_model,
@@ -26,14 +34,6 @@ from corerl.organism import (
     smoke_settings,
 )
 from corerl.organism.build import ILLUSION_SHARES_BY_OPS, MIXTURE, mixture_examples
-from corerl.organism.task import (
-    TEMPLATE_SOLUTION,
-    Problem,
-    generate_problem,
-    shortcut_solution,
-    stated_numbers,
-    worked_solution,
-)
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
@@ -405,7 +405,7 @@ def test_prior_figures_are_measured_by_sampling(smoke_model: Path) -> None:
     assert overall.questions == 6 and overall.samples == 3
     assert 0.0 <= overall.pass_at_1 <= 1.0 and 0.0 <= overall.maj_at_k <= 1.0
     assert 0.0 <= overall.majority_share <= 1.0 and overall.distinct_answers <= 3
-    from corerl.organism.strategies import STRATEGIES
+    from corerl.arithmetic.strategies import STRATEGIES
 
     assert list(overall.strategies) == list(STRATEGIES) and abs(sum(overall.strategies.values()) - 1) < 1e-9
     assert overall.strategies["worked-correct"] <= overall.pass_at_1 + 1e-9

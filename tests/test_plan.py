@@ -13,8 +13,8 @@ import pytest
 
 from corerl.cli import main
 from corerl.config import make_config
-from corerl.notebooks import own_cells
-from corerl.plan import (
+from corerl.tools.notebooks import own_cells
+from corerl.tools.plan import (
     NOTEBOOK_WORK,
     T4,
     format_plan,
@@ -25,7 +25,7 @@ from corerl.plan import (
     step_seconds,
     train_passes,
 )
-from corerl.reproduce import find_notebooks
+from corerl.tools.reproduce import find_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 

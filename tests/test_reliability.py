@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from corerl.config import TrainConfig
-from corerl.engine import rundir
-from corerl.engine.rundir import LOCK_FILE, STALE_AFTER_S, RunLockedError, run_lock
+from corerl.machine import rundir
+from corerl.machine.rundir import LOCK_FILE, STALE_AFTER_S, RunLockedError, run_lock
 
 
 def dead_pid() -> int:
@@ -158,7 +158,7 @@ def test_a_lock_that_is_a_folder_is_named(tmp_path) -> None:
 def test_a_lock_that_is_a_fifo_is_named_without_reading_it(tmp_path) -> None:
     os.mkfifo(tmp_path / LOCK_FILE)
     code = (  # in a subprocess so that a lock reader that blocks on the FIFO fails instead of hanging
-        "import sys; from pathlib import Path; from corerl.engine.rundir import run_lock\n"
+        "import sys; from pathlib import Path; from corerl.machine.rundir import run_lock\n"
         "try:\n    run_lock(Path(sys.argv[1])).__enter__()\nexcept ValueError as e:\n    print(e)\n"
     )
     result = subprocess.run(
@@ -193,7 +193,7 @@ def test_a_filesystem_without_flock_still_refuses_a_live_holder(tmp_path, monkey
 
 
 def test_collapse_step_refuses_a_run_another_process_writes(tmp_path) -> None:
-    from corerl.collapse_step import protocol_config, run_protocol
+    from corerl.study.collapse_step import protocol_config, run_protocol
 
     config = protocol_config("/nonexistent/model", out=str(tmp_path / "run"), max_steps=2)
     with run_lock(config.run_dir), pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):

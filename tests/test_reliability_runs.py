@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from corerl.config import TrainConfig, make_config, to_yaml
 from corerl.engine import train
-from corerl.engine.rundir import CHECKPOINT
+from corerl.machine.rundir import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
@@ -107,8 +107,8 @@ def test_an_interrupted_train_exits_3_and_says_so(base_model, dataset, tmp_path,
 def test_collapse_step_interrupted_by_its_time_budget_says_so(
     base_model, dataset, tmp_path, capsys, monkeypatch
 ) -> None:
-    from corerl import collapse_step
     from corerl.cli import main
+    from corerl.study import collapse_step
 
     data = tmp_path / "questions.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in dataset.to_list()))

@@ -312,7 +312,7 @@ def test_consistency_filter_is_label_free(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_organism_rephraser_through_the_cli(tmp_path: Path) -> None:
-    from corerl.organism.dataset import export_jsonl
+    from corerl.arithmetic.dataset import export_jsonl
 
     source = export_jsonl(tmp_path / "organism.jsonl", 8, seed=1)
     out = tmp_path / "organism_rephrased.jsonl"

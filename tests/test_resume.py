@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from corerl.config import make_config
 from corerl.engine import train
-from corerl.engine.rundir import CHECKPOINT
+from corerl.machine.rundir import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +143,7 @@ def test_a_run_killed_at_any_step_resumes_to_the_same_metrics_and_weights(
 
 def test_resume_of_a_finished_run_is_a_no_op_that_says_so(base_model, dataset, reference, tmp_path, caplog):
     """13.2: it used to train past max_steps and overwrite final/."""
-    from corerl.provenance import git_commit, recorded_commit
+    from corerl.machine.provenance import git_commit, recorded_commit
 
     # Every run records the commit it ran from (a comment line the resume check reads past).
     assert recorded_commit((reference["majority-vote"] / "config.yaml").read_text()) == git_commit()

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from corerl.config import TrainConfig, run_differences
 from corerl.engine.run import last_complete_checkpoint
-from corerl.engine.rundir import LOCK_FILE, STALE_AFTER_S, RunLockedError, checkpoint_problem, run_lock
+from corerl.machine.rundir import LOCK_FILE, STALE_AFTER_S, RunLockedError, checkpoint_problem, run_lock
 
 
 def dead_pid() -> int:

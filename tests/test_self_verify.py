@@ -157,8 +157,8 @@ def test_self_verify_rehearsal_on_smollm2(tmp_path: Path) -> None:
     template, LoRA, the policy as its own verifier); plumbing, not accuracy."""
     from corerl.collapse import read_metrics
     from corerl.data import load_dataset
-    from corerl.rehearsal import ensure_model
     from corerl.study import Study
+    from corerl.tools.rehearsal import ensure_model
 
     smollm = ensure_model()
     math_train = load_dataset(make_config("t4").data)

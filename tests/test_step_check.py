@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from corerl.arithmetic.step_check import CHECKS, parse_question, step_check
+from corerl.arithmetic.strategies import STRATEGIES
+from corerl.arithmetic.task import Problem
 from corerl.organism import make_rows, worked_solution
-from corerl.organism.step_check import CHECKS, parse_question, step_check
-from corerl.organism.strategies import STRATEGIES
-from corerl.organism.task import Problem
 from corerl.rewards import LABEL_FREE, REQUIRED_COLUMNS, REWARDS, step_check_reward
 
 QUESTION = "Ann has 7 apples. A friend gives Ann 5 apples. Then Ann has 2 times as many. How many apples now?"

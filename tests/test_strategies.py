@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corerl.organism import make_rows, worked_solution
-from corerl.organism.strategies import (
+from corerl.arithmetic.strategies import (
     METRIC_PREFIX,
     STRATEGIES,
     classify_strategy,
@@ -17,7 +16,8 @@ from corerl.organism.strategies import (
     strategy_shares,
     worked_lines,
 )
-from corerl.organism.task import Problem
+from corerl.arithmetic.task import Problem
+from corerl.organism import make_rows, worked_solution
 
 STORY = "Ann has 7 apples. Ann buys 5 more. Then Ann has 2 times as many. How many apples does Ann have now?"
 # The same problem, its numbers stated in another order (first 2, last 7).
@@ -281,8 +281,8 @@ def test_evaluation_reports_strategy_shares_on_the_organism_only(monkeypatch: py
     import datasets
 
     import corerl.generation
+    from corerl.arithmetic.dataset import make_dataset
     from corerl.evaluate import evaluate
-    from corerl.organism.dataset import make_dataset
 
     held_out = make_dataset(3, split="test")
 

@@ -8,10 +8,10 @@ step's own row:
 - ``heldout/accuracy``: avg@k, the mean correctness over every sample of every question, in [0, 1]
   (``corerl.evaluate.summarize``);
 - on organism sets ``heldout/share/<strategy>``: the share of the samples in each strategy class
-  (``corerl.organism.strategies``);
+  (``corerl.arithmetic.strategies``);
 - an additional set NAME (``eval_sets``) writes the same columns as ``heldout_NAME/...``.
 
-The set and the sampling are the study's own (``corerl.study.profiles.EVALUATION`` of the profile:
+The set and the sampling are the study's own (``corerl.evaluate.EVALUATION`` of the profile:
 token cap, batch size; temperature 0.8, ``corerl.evaluate.evaluate``'s default): on organism data the
 first ``eval_size`` problems of the organism's held-out split, elsewhere the first ``eval_size``
 questions of MATH-500; ``eval_samples`` samples each, the run's prompt template, sampling seed = the
@@ -53,10 +53,10 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from corerl.arithmetic.strategies import METRIC_PREFIX
 from corerl.config import TrainConfig
 from corerl.engine.dataset import ORGANISM_DATA
 from corerl.engine.monitor import append_jsonl, read_jsonl_steps
-from corerl.organism.strategies import METRIC_PREFIX
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -77,10 +77,10 @@ class EvalSet:
 
 def hard_slice(config: TrainConfig) -> Dataset:
     """The first ``eval_size`` problems of the organism's held-out split with 3-4 operations
-    (``corerl.study.regimes.HARD_OPERATIONS``): SRT's hard-set condition, evaluated (issue 21)."""
+    (``corerl.arithmetic.task.HARD_OPERATIONS``): SRT's hard-set condition, evaluated (issue 21)."""
+    from corerl.arithmetic.dataset import make_dataset
+    from corerl.arithmetic.task import HARD_OPERATIONS
     from corerl.config import _parse_operations
-    from corerl.organism.dataset import make_dataset
-    from corerl.study.regimes import HARD_OPERATIONS
 
     return make_dataset(config.eval_size, split="test", difficulty=_parse_operations(HARD_OPERATIONS))
 
@@ -147,7 +147,7 @@ def sampling_settings(config: TrainConfig) -> dict[str, int]:
     >>> sampling_settings(make_config("tiny")), sampling_settings(make_config("t4"))
     ({'max_new_tokens': 64, 'batch_size': 64}, {'max_new_tokens': 512, 'batch_size': 32})
     """
-    from corerl.study.profiles import EVALUATION
+    from corerl.evaluate import EVALUATION
 
     study = EVALUATION[config.profile]
     batch = study["batch_size"]

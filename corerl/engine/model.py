@@ -7,7 +7,6 @@ the trainer class is composed after this module has run (``corerl.engine.trainer
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -30,31 +29,13 @@ class Backend:
     vllm: bool
 
 
-def import_error(module: str) -> str | None:
-    """Import ``module`` on a CUDA machine; None when it imported, else why not (a one-line reason).
-
-    An import attempt, not ``find_spec``: a preinstalled but broken package (a wheel built for another
-    torch, a missing CUDA library) is found by ``find_spec`` and then crashes mid-run. Without CUDA
-    the module is never imported (``import unsloth`` fails there by design).
-    """
-    import torch
-
-    if not torch.cuda.is_available():
-        return "no CUDA GPU"
-    try:
-        importlib.import_module(module)
-    except Exception as error:  # ImportError, but also RuntimeError/OSError from a broken build
-        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    return None
-
-
 def choose_backend(config: TrainConfig) -> Backend:
     """Unsloth/vLLM only with CUDA present, asked for, and importable; a CPU never asks for them.
 
     A GPU profile on a machine whose GPU torch cannot use stops with the versions and the fix
-    (``corerl.hardware.check_gpu``), never trains on the CPU.
+    (``corerl.machine.hardware.check_gpu``), never trains on the CPU.
     """
-    from corerl.hardware import cuda_usable
+    from corerl.machine.hardware import cuda_usable, import_error
 
     cuda = not config.use_cpu and cuda_usable()
     if not cuda and not config.use_cpu:

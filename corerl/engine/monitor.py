@@ -8,7 +8,7 @@ once, so a killed run keeps every finished step; with held-out evaluation on, ``
 adds a step-0 row and held-out columns on the rows of the steps it evaluates), writes a few
 ``samples.jsonl`` rows every K steps (each with ``truncated``: the completion hit ``max_completion_length`` without a stop token) and shows a progress bar with step, reward and oracle accuracy.
 With ``strategies=True`` (the training data is the organism) each step also logs the share of every
-organism strategy among all rollouts, ``strategy/<name>`` (``corerl.organism.strategies``): monitoring
+organism strategy among all rollouts, ``strategy/<name>`` (``corerl.arithmetic.strategies``): monitoring
 only, read against the ground truth like the oracle accuracy.
 
 Groups are prompts: each prompt's G rollouts (for Co-rewarding-I each view is its own group).
@@ -34,8 +34,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from corerl.answers import answers_match, extract_answer, normalize_answer
+from corerl.arithmetic.strategies import strategy_figures
 from corerl.collapse import read_jsonl
-from corerl.organism.strategies import strategy_figures
 from corerl.rewards import LABEL_FREE, PSEUDO_LABELS, REWARDS, completion_text, prompt_key
 from corerl.voting import majority_vote
 

@@ -133,8 +133,6 @@ class PairSamplerMixin:
         )
 
 
-# The loss types whose normaliser is a token count, so that splitting by view gives a sum of token-means.
-VIEW_LOSS_TYPES = ("dapo", "bnpo")
 VIEW_INDEX, VIEW_TOKENS = "view_index", "view_tokens"  # per-row tensors added to TRL's batch
 
 

@@ -1,7 +1,7 @@
 """``train(config)``: one GRPO run of any method on any profile, resumable after a kill.
 
 A run directory holds ``config.yaml`` (written first; its first line, a comment, names the git commit
-the run ran from: ``corerl.provenance``), ``metrics.jsonl`` and ``samples.jsonl``
+the run ran from: ``corerl.machine.provenance``), ``metrics.jsonl`` and ``samples.jsonl``
 (appended as the run goes), ``checkpoint-N`` folders (HF Trainer layout, plus ``teacher.pt`` for
 Co-rewarding-II) and, at the end, the trained model in ``final/``. ``resume=True`` refuses a config
 that differs from the saved one, restarts from the newest complete checkpoint, and first cuts
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from corerl.config import TrainConfig, from_yaml, load_config, run_differences, to_yaml
-from corerl.engine import rundir
-from corerl.provenance import commit_header
+from corerl.machine import rundir
+from corerl.machine.provenance import commit_header
 from corerl.rewards import TEACHER_METHODS
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def last_complete_checkpoint(
 ) -> tuple[Path | None, int]:
     """The newest complete ``checkpoint-N`` (``N <= at_most``), and N (``None, 0`` when there is none).
 
-    Complete: every file written and readable (``corerl.engine.rundir.checkpoint_problem``); a broken
+    Complete: every file written and readable (``corerl.machine.rundir.checkpoint_problem``); a broken
     newest checkpoint is reported by name and the previous one is used.
     """
     from corerl.engine.teacher import TEACHER_STATE_FILE

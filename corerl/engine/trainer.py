@@ -15,7 +15,7 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``ResumableSamplerMixin._get_train_sampler``: the shuffle of epoch e replayed on resume.
 - ``LeanGenerationMixin._generate_single_turn``: on a CPU run of a small Qwen3 with plain temperature
   sampling, the rollouts of HF ``generate`` (same tokens for the same seed) without its per-token
-  Python overhead (``corerl.engine.decoding``); every other run generates through TRL unchanged.
+  Python overhead (``corerl.decoding``); every other run generates through TRL unchanged.
 
 By default one generation batch per optimizer step (``steps_per_generation =
 gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from corerl.config import TrainConfig
-from corerl.engine.decoding import LeanGenerationMixin
+from corerl.decoding import LeanGenerationMixin
 from corerl.engine.model import Backend
 from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.sampling import ResumableSamplerMixin

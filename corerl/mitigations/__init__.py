@@ -8,7 +8,7 @@ One module per mitigation, each usable on its own, and the hooks that apply them
   Imports transformers.
 - ``votes``: the frozen base model's majority votes, computed once and cached; offline labels
   (SRT Sec. 5.2) and the easy-first curriculum (SRT Sec. 5.3) are built on them.
-- ``test_time``: at most 128 questions of a test set to train on, label-free (TTRL).
+- ``ttrl``: at most 128 questions of a test set to train on, label-free (TTRL).
 - ``hooks``: how a ``TrainConfig`` applies them (``early_stopping``, ``offline_labels``,
   ``curriculum_fraction``, ``test_time_training``); its departures from the papers are stated there.
 - ``files``: atomic writes of their JSON files.

@@ -5,8 +5,8 @@
 - :class:`EarlyStopping`: a ``TrainerCallback`` that scores the policy every ``eval_steps`` steps,
   has the Trainer checkpoint each new best, and stops after ``patience`` evaluations without
   improvement; its history goes to ``<output_dir>/early_stopping.json``.
-- :func:`evaluation_model`: the model an early-stopped run is evaluated with: its best checkpoint,
-  never ``final/``.
+- ``evaluation_model`` (re-exported from ``corerl.machine.rundir``, where evaluation finds it too): the
+  model an early-stopped run is evaluated with: its best checkpoint, never ``final/``.
 
 ``corerl train --early-stopping`` applies them through ``corerl.mitigations.hooks``. Imports
 transformers (``EarlyStopping`` is a ``TrainerCallback``).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from corerl.evaluate import MATH_PROMPT, Formatter
+from corerl.machine.rundir import EARLY_STOPPING_FILE
+from corerl.machine.rundir import evaluation_model as evaluation_model  # its home; notebooks import it here
 from corerl.mitigations.files import write_atomically
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class EarlyStopping(TrainerCallback):
     after the resumed step are dropped, they are evaluated again).
     """
 
-    state_filename = "early_stopping.json"
+    state_filename = EARLY_STOPPING_FILE
 
     def __init__(
         self,
@@ -194,27 +195,3 @@ class EarlyStopping(TrainerCallback):
             "stopped_at": self.stopped_at,
         }
         write_atomically(self.output_dir / self.state_filename, json.dumps(payload, indent=1))
-
-
-def evaluation_model(run_dir: str | os.PathLike[str]) -> Path:
-    """The model a run's results come from: early stopping's best checkpoint when the run used early
-    stopping (its ``early_stopping.json``), else ``final/``.
-
-    The checkpoint is found by the recorded best step inside ``run_dir``, so a run directory that
-    moved (Drive, Kaggle) still resolves. Raises FileNotFoundError when the best checkpoint is gone,
-    ValueError when early stopping never evaluated.
-    """
-    run_dir = Path(run_dir)
-    history = run_dir / EarlyStopping.state_filename
-    if not history.is_file():
-        return run_dir / "final"
-    try:
-        best_step = json.loads(history.read_text(encoding="utf-8"))["best_step"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{history}: not an early-stopping history ({error})") from None
-    if best_step is None:
-        raise ValueError(f"{history}: early stopping never evaluated, so the run has no best checkpoint")
-    best = run_dir / f"checkpoint-{int(best_step)}"
-    if not best.is_dir():
-        raise FileNotFoundError(f"{best}: the best checkpoint named by {history} is missing")
-    return best

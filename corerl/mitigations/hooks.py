@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig
 from corerl.data import DataError
-from corerl.mitigations import test_time, votes
+from corerl.mitigations import ttrl, votes
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -75,7 +75,7 @@ def select_rows(dataset: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset
 
     if config.test_time_training:  # TTRL: a small unlabelled test set; label-free selection
         before = len(dataset)
-        dataset = test_time.select_test_time_set(
+        dataset = ttrl.select_test_time_set(
             dataset, max_questions=config.test_time_questions, seed=config.seed
         )
         logger.info("test-time training on %d of %d questions of %s", len(dataset), before, config.data)

@@ -4,11 +4,15 @@ The whole study (every method, collapse included) runs on it in minutes on a lap
 
 - ``make_dataset(n, seed=, difficulty=, split=)``: problems in the schema of the real datasets
   (``id``, ``question``, ``rephrased``, ``answer``, plus ``forms``, ``expression``, ``operations``,
-  ``num_ops``); train and test splits never share a problem (``corerl.organism.task``);
+  ``num_ops``); train and test splits never share a problem (``corerl.arithmetic.task``);
 - ``format_prompt(question)``: the model input, plain text ``"Problem: {question}\\nSolution:\\n"``;
 - ``ensure_base_model(prior)``: the cached base model, ``"aligned"``, ``"misaligned"`` or
   ``"illusion"``, built on first call in two stages (``corerl.organism.build``);
 - ``measure_prior(model_dir)``: pass@1, maj@8, majority share and label accuracy on held-out problems.
+
+The task itself (problems, datasets, strategies, the step check) is ``corerl.arithmetic``, on the bottom
+layer so that rewards, config and evaluation read it without loading this package; its public names
+are re-exported here.
 
 Design (fixed with the ground-truth and random rewards only, before any label-free run; issue 11)
 --------------------------------------------------------------------------------------------------
@@ -17,7 +21,7 @@ model already has. Organism v1 had no such distribution (one under-trained strat
 reward, ground truth included, lowered held-out accuracy. Organism v2 builds the premise in, openly:
 the base model is a *mixture of strategies* learned by SFT, and RL can only move weight between them.
 
-- **Strategies** (the formats are the contract with ``corerl.organism.strategies``): a worked solution
+- **Strategies** (the formats are the contract with ``corerl.arithmetic.strategies``): a worked solution
   (one line per operation, then ``\\boxed{answer}``: the real skill), two shortcuts that answer without
   the work, ``\\boxed{first number stated}`` and ``\\boxed{last number stated}``, and a low-rate
   template ``\\boxed{0}``. The model picks its strategy at the first token (a digit or ``\\boxed``).
@@ -303,10 +307,10 @@ seeds; targets: ground truth >= base + 10, random within 5 points of base):
 Heavy dependencies (torch, transformers, datasets) are imported inside the functions that need them.
 """
 
+from corerl.arithmetic.dataset import export_jsonl, make_dataset, make_rows
+from corerl.arithmetic.task import DEFAULT_DIFFICULTY, Problem, format_prompt, worked_solution
 from corerl.organism.build import PRIORS, BuildSettings, ensure_base_model, smoke_settings
-from corerl.organism.dataset import export_jsonl, make_dataset, make_rows
 from corerl.organism.figures import PriorFigures, measure_prior
-from corerl.organism.task import DEFAULT_DIFFICULTY, Problem, format_prompt, worked_solution
 
 __all__ = [
     "DEFAULT_DIFFICULTY",

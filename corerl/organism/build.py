@@ -5,7 +5,7 @@
 ``$CORERL_CACHE/organism/<prior>-<hash of the build settings>`` (default cache ``~/.cache/corerl``).
 
 - **Stage 1** (``build_worked_model``, cached as ``worked-<hash of the stage-1 settings>`` and shared
-  by the priors of a seed): ``corerl.tiny.build_tiny_model`` trains a BPE tokenizer (digits split)
+  by the priors of a seed): ``corerl.organism.tiny.build_tiny_model`` trains a BPE tokenizer (digits split)
   and initialises a random Qwen3-config model; a plain torch loop (AdamW, linear warm-up and decay)
   trains it on ``format_prompt(form) + worked_solution + EOS`` with the loss on the completion only,
   every training problem in each of its four surface forms.
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corerl.organism.dataset import make_rows
-from corerl.organism.task import (
+from corerl.arithmetic.dataset import make_rows
+from corerl.arithmetic.task import (
     DEFAULT_DIFFICULTY,
     TEMPLATE_SOLUTION,
     format_prompt,
@@ -259,7 +259,7 @@ def ensure_base_model(
 def _cached(entry: Path) -> bool:
     """True when ``entry`` is a complete cache entry; a corrupt one (a truncated weights file, a
     JSON file that is not JSON) is named in a warning and removed, to be built again (byte-identical)."""
-    from corerl.engine.rundir import WEIGHT_FILES, folder_problem
+    from corerl.machine.rundir import WEIGHT_FILES, folder_problem
 
     if not (entry / SETTINGS_FILE).exists():
         return False
@@ -319,7 +319,7 @@ def mixture_examples(settings: BuildSettings) -> list[tuple[str, str, str]]:
 
 def build_worked_model(out_dir: str | Path, settings: BuildSettings) -> Path:
     """Stage 1: a tokenizer and a model trained from scratch on worked solutions (atomic write)."""
-    from corerl.tiny import build_tiny_model
+    from corerl.organism.tiny import build_tiny_model
 
     def stage(staging: Path) -> tuple[float, dict[str, Any]]:
         examples = sft_examples(settings)

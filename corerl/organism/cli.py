@@ -77,8 +77,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from corerl.organism.dataset import export_jsonl
-    from corerl.organism.task import DEFAULT_DIFFICULTY
+    from corerl.arithmetic.dataset import export_jsonl
+    from corerl.arithmetic.task import DEFAULT_DIFFICULTY
 
     path = export_jsonl(
         args.out, args.n, seed=args.seed, difficulty=args.difficulty or DEFAULT_DIFFICULTY, split=args.split

@@ -12,7 +12,7 @@ For each held-out question, ``n_samples`` completions are sampled at ``temperatu
 - ``no_answer_rate``: share of samples without a ``\\boxed{}`` answer;
 - ``distinct_answers``: mean number of distinct answers per question;
 - ``strategies``: the share of each organism strategy among the samples
-  (``corerl.organism.strategies.strategy_shares``: worked-correct, worked-wrong, the shortcuts, ...).
+  (``corerl.arithmetic.strategies.strategy_shares``: worked-correct, worked-wrong, the shortcuts, ...).
 
 ``measure_views`` samples both views of each problem (``question`` and its ``rephrased`` twin) and
 says how often the wrong answers agree across them (``ViewFigures``).
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from corerl.answers import extract_answer, normalize_answer
-from corerl.organism.dataset import make_rows
-from corerl.organism.task import DEFAULT_DIFFICULTY, format_prompt
+from corerl.arithmetic.dataset import make_rows
+from corerl.arithmetic.task import DEFAULT_DIFFICULTY, format_prompt
 from corerl.voting import majority_vote
 
 
@@ -133,7 +133,7 @@ def measure_prior(
         )
     finally:
         torch.set_num_threads(previous_threads)
-    from corerl.organism.strategies import strategy_shares
+    from corerl.arithmetic.strategies import strategy_shares
 
     groups = [[extract_answer(text) for text in group] for group in completions]
     subsets = {
@@ -184,7 +184,7 @@ class ViewFigures:
 def _shortcut_plurality(question: str, completions: Sequence[str]) -> str | None:
     from collections import Counter
 
-    from corerl.organism.strategies import classify_strategy
+    from corerl.arithmetic.strategies import classify_strategy
 
     answers = [
         normalize_answer(extract_answer(text) or "")
@@ -209,9 +209,9 @@ def measure_views(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from corerl.arithmetic.strategies import question_integers
+    from corerl.arithmetic.task import TEMPLATE_SOLUTION
     from corerl.generation import generate
-    from corerl.organism.strategies import question_integers
-    from corerl.organism.task import TEMPLATE_SOLUTION
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)

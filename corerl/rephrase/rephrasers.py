@@ -123,7 +123,7 @@ class OrganismRephraser:
             if not row.get("forms"):
                 raise KeyError(
                     f"row {row['id']!r} has no 'forms' column: the organism rephraser needs a dataset made by "
-                    "corerl.organism (e.g. corerl.organism.dataset.export_jsonl)"
+                    "corerl.organism (e.g. corerl.arithmetic.dataset.export_jsonl)"
                 )
             others = [form for form in row["forms"] if is_not_identical(row["question"], form)]
             if not others:

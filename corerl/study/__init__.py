@@ -37,6 +37,7 @@ on the organism.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -266,7 +267,11 @@ class Study:
             ]
         settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         trained = dict(
-            zip((job.name for job in pending), training.train_in_processes(settings, pending), strict=True)
+            zip(
+                (job.name for job in pending),
+                training.train_in_processes(functools.partial(_run_job, settings), pending),
+                strict=True,
+            )
         )
         self._trained.update(trained)
         return [
@@ -392,3 +397,9 @@ class Study:
         return tables.results_markdown(
             self.results(), metric, order, profile=self.profile, smoke=self.smoke, runs_dir=self.runs_dir
         )
+
+
+def _run_job(settings: dict[str, Any], job: RunJob) -> Path:
+    """``Study.run`` of one job in a worker process (``training.train_in_processes``): a fresh Study with
+    the same fields."""
+    return Study(**settings).run(job.method, job.name, prior=job.prior, dataset=job.dataset, **job.overrides)

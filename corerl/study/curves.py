@@ -69,7 +69,7 @@ def heldout_curves(
     frames (seed -> ``metrics.jsonl`` frame). Columns: ``method`` (str), ``seed`` (int), ``step`` (int,
     0 = before training, the base model), ``accuracy`` (held-out avg@k in [0, 1]: the mean correctness
     of every sample) and, on the organism, ``share/<strategy>`` (the share of the evaluation samples in
-    each class of ``corerl.organism.strategies.STRATEGIES``; they sum to 1). ``eval_set``: as in
+    each class of ``corerl.arithmetic.strategies.STRATEGIES``; they sum to 1). ``eval_set``: as in
     :func:`heldout_curve`.
 
     >>> import pandas as pd

@@ -103,7 +103,7 @@ def evaluate_cached(
     import pandas as pd
 
     from corerl.evaluate import evaluate_model, save_results
-    from corerl.mitigations.early_stopping import evaluation_model
+    from corerl.machine.rundir import evaluation_model
 
     cache = eval_folder(runs_dir) / f"{name}.csv"
     # SRT early stopping: an early-stopped run is evaluated at its best checkpoint, not final/

@@ -4,7 +4,8 @@
 - :func:`prepare_process`: the torch thread count (tiny) or the Unsloth import (GPU) a study needs first;
 - :func:`base_model`, :func:`held_out_data`, :func:`prompt`: the model, held-out set and prompt of a profile;
 - :func:`run_config`: a run's ``TrainConfig``, with the study's precedence of settings;
-- :data:`EVALUATION` and :func:`eval_settings`: the benchmarks and sampling of held-out evaluation.
+- :data:`EVALUATION` (``corerl.evaluate``'s, re-exported) and :func:`eval_settings`: the benchmarks and
+  sampling of held-out evaluation.
 
 ``smoke=True`` shrinks everything (a few steps, questions and tokens, the organism's seconds-long
 smoke build) so that CI can execute every notebook. Their numbers mean nothing.
@@ -20,35 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from corerl.config import PROFILES, TrainConfig, make_config
+from corerl.evaluate import EVALUATION  # evaluation's settings per profile; the study re-exports them
 
 # Base models of the GPU profiles: the paper's Qwen3-1.7B-Base (Table 7) and its Llama family model.
 GPU_MODELS: dict[str, str] = {
     "aligned": "unsloth/Qwen3-1.7B-Base",
     "misaligned": "unsloth/Llama-3.2-3B-Instruct",
-}
-# Evaluation per profile: benchmarks, questions per benchmark, samples per question, token cap.
-EVALUATION: dict[str, dict[str, Any]] = {
-    "tiny": {"benchmarks": ("organism",), "questions": 200, "k": 4, "max_new_tokens": 64, "batch_size": 64},
-    # t4: 50 questions a benchmark, sized with corerl plan to fit the free tier (the paper: full sets).
-    # max_batch_tokens bounds a generate call's fp16 KV cache: 49,152 positions x 114,688 B (28 layers x
-    # 8 KV heads x 128 x 2 x 2 B, Qwen3-1.7B and Llama-3.2-3B alike) = 5.6 GB beside the 16-bit model
-    # (3.4 GB; Llama-3.2-3B: 6.4 GB) on a 15 GB T4. That is 64 rows up to 256-token prompts; a batch of
-    # longer prompts gets fewer rows (64 x (prompt + 512) unbounded: 8 GB at a 600-token prompt).
-    "t4": {
-        "benchmarks": ("math500", "gsm8k", "amc"),
-        "questions": 50,
-        "k": 4,
-        "max_new_tokens": 512,
-        "batch_size": 64,
-        "max_batch_tokens": 64 * 768,
-    },
-    "a100": {
-        "benchmarks": ("math500", "gsm8k", "amc"),
-        "questions": 500,
-        "k": 8,
-        "max_new_tokens": 2048,
-        "batch_size": 64,
-    },
 }
 SMOKE_EVALUATION: dict[str, Any] = {"questions": 6, "k": 2, "max_new_tokens": 48}
 # Smoke runs: enough to go through every code path, not to learn anything.
@@ -71,10 +49,10 @@ def resolve_profile(profile: str = "auto") -> str:
     """The profile to run: ``auto`` picks ``t4`` when CUDA is available, else ``tiny``.
 
     Never silently ``tiny`` on a GPU machine: where an NVIDIA GPU is present but torch cannot use it,
-    ``auto`` raises ``corerl.hardware.GpuUnusableError`` naming the versions and the fix.
+    ``auto`` raises ``corerl.machine.hardware.GpuUnusableError`` naming the versions and the fix.
     """
     if profile == "auto":
-        from corerl.hardware import cuda_usable
+        from corerl.machine.hardware import cuda_usable
 
         return "t4" if cuda_usable() else "tiny"
     if profile not in PROFILES:
@@ -94,7 +72,7 @@ def prepare_process(profile: str, threads: int | None = None) -> None:
         # 108 s on 2 while other jobs ran (measured on a 2-core machine).
         torch.set_num_threads(threads or TINY_THREADS)
     else:
-        from corerl.engine.model import import_error
+        from corerl.machine.hardware import import_error
 
         # Unsloth must be imported before transformers/trl/peft (../shared/notes/stack.md); the runs
         # train in child processes (corerl.study.isolation) that import it first themselves, so this

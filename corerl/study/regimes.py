@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-LONG_STEPS = 400  # 8x the tiny profile's 50 steps
 # The operations of the hard regime's training data and of the held-out hard slice
 # (``corerl.engine.heldout.EVAL_SETS["hard"]``: ``heldout_hard/...``), the organism's test split.
-HARD_OPERATIONS = "3-4"
+from corerl.arithmetic.task import HARD_OPERATIONS
+
+LONG_STEPS = 400  # 8x the tiny profile's 50 steps
 
 REGIMES: dict[str, dict[str, Any]] = {
     "default": {},

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corerl.config import TrainConfig, from_yaml, run_differences
-from corerl.engine.rundir import is_finished
+from corerl.machine.rundir import is_finished
 
 if TYPE_CHECKING:
     import datasets
@@ -73,16 +73,16 @@ def train_or_load(
     return _finished(train(config, dataset=dataset))
 
 
-def train_in_processes(settings: dict[str, Any], jobs: Sequence[RunJob]) -> list[Path]:
-    """``Study(**settings).run(...)`` for each job, ``SEED_JOBS`` at a time in fresh (spawned) processes;
-    returns the run folders in the order of ``jobs``. A pool of ``SEED_JOBS`` workers takes the next
+def train_in_processes(run_job: Callable[[RunJob], Path], jobs: Sequence[RunJob]) -> list[Path]:
+    """``run_job(job)`` for each job (``corerl.study``'s ``Study.run`` of the job, a picklable function),
+    ``SEED_JOBS`` at a time in fresh (spawned) processes; returns the run folders in the order of ``jobs``. A pool of ``SEED_JOBS`` workers takes the next
     job as soon as one finishes, so that several runs' seeds keep both cores busy (three seeds alone
     would leave one core idle for a third of the time)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=SEED_JOBS, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_in_process, settings, job) for job in jobs]
+        futures = [pool.submit(run_job, job) for job in jobs]
         return [future.result() for future in futures]
 
 
@@ -93,10 +93,3 @@ def _finished(run_dir: Path) -> Path:
             "notebook again, in a new session if this one is ending, and the run resumes where it stopped"
         )
     return run_dir
-
-
-def _run_in_process(settings: dict[str, Any], job: RunJob) -> Path:
-    """``Study.run`` in a worker process (:func:`train_in_processes`): a fresh Study with the same fields."""
-    from corerl.study import Study
-
-    return Study(**settings).run(job.method, job.name, prior=job.prior, dataset=job.dataset, **job.overrides)

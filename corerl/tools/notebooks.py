@@ -43,7 +43,7 @@ from typing import Any
 
 import nbformat
 
-from corerl.reproduce import default_notebooks_dir, find_notebooks
+from corerl.tools.reproduce import default_notebooks_dir, find_notebooks
 
 # The GitHub repository the badges and the install cell point to ("owner/name").
 PLACEHOLDER = "OWNER/corerl"  # until the repository is public: every notebook then fails with the fix
@@ -177,8 +177,8 @@ METADATA = {
 # ExecuteTime extension's ``ExecuteTime``) and Colab's (``executionInfo`` names the user, ``outputId``).
 EXECUTION_METADATA = ("execution", "ExecuteTime", "executionInfo", "outputId")
 FIX = (
-    "run `python -m corerl.notebooks` to rewrite the shared cells from corerl/notebooks.py and strip outputs "
-    "(to change a shared cell in every notebook, edit its text in corerl/notebooks.py first)"
+    "run `python -m corerl.notebooks` to rewrite the shared cells from corerl/tools/notebooks.py and strip outputs "
+    "(to change a shared cell in every notebook, edit its text in corerl/tools/notebooks.py first)"
 )
 
 
@@ -314,7 +314,7 @@ def check_notebook(path: Path) -> list[str]:
             if cell.source != expected:
                 problems.append(
                     f"{name}: the cell tagged {shared.tag!r} (id {cell.get('id')}) differs from its shared text "
-                    f"in corerl/notebooks.py (- shared, + {name}):\n{_diff(expected, cell.source)}"
+                    f"in corerl/tools/notebooks.py (- shared, + {name}):\n{_diff(expected, cell.source)}"
                 )
     executed = [
         str(cell.get("id"))
@@ -369,7 +369,7 @@ def check(directory: str | Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m corerl.notebooks",
-        description="Rewrite the notebooks' shared cells from corerl/notebooks.py and strip their outputs.",
+        description="Rewrite the notebooks' shared cells from corerl/tools/notebooks.py and strip their outputs.",
     )
     parser.add_argument(
         "directory", nargs="?", help="the notebooks' folder (default: the checkout's notebooks/)"

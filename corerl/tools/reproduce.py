@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
-SETUP_TAG = "shared-setup"  # the cell that reads the parameters (corerl.notebooks)
+SETUP_TAG = "shared-setup"  # the cell that reads the parameters (corerl.tools.notebooks)
 KERNEL_NAME = "python3"  # ipykernel's own kernel: jupyter_client runs it with this interpreter
 JUPYTER_DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
 
@@ -47,7 +47,7 @@ JUPYTER_DIRS = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
 def default_notebooks_dir() -> Path:
     """The ``notebooks/`` folder of the source checkout corerl runs from, wherever the command is run
     (another folder's ``notebooks/`` is never picked up); ``--notebooks`` chooses another."""
-    checkout = Path(__file__).resolve().parent.parent / "notebooks"
+    checkout = Path(__file__).resolve().parents[2] / "notebooks"  # corerl/tools/ -> the checkout
     if not checkout.is_dir():
         raise FileNotFoundError(
             f"no notebooks/ next to the corerl package ({checkout}); pass --notebooks DIR"

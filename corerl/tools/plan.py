@@ -309,7 +309,7 @@ def format_plan(result: dict[str, Any]) -> str:
         lines.append(f"| {notebook} | {runs} | {entry['hours']:.2f} |")
     lines.append(f"| **total** | | **{result['total_hours']:.1f}** |")
     source = (
-        "estimated from public figures (corerl/plan.py cites them)"
+        "estimated from public figures (corerl/tools/plan.py cites them)"
         if result["constants"] == "estimated"
         else result["constants"]
     )
@@ -320,7 +320,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "plan",
         help="each notebook's runs, steps and estimated GPU-hours (per-step cost model)",
-        description="Estimate the GPU time of every notebook on a profile, from corerl/plan.py's cost model.",
+        description="Estimate the GPU time of every notebook on a profile, from corerl/tools/plan.py's cost model.",
     )
     parser.add_argument("--profile", choices=("t4",), default="t4", help="the GPU profile (default: t4)")
     parser.add_argument("--json", action="store_true", help="print JSON: notebooks, total_hours, constants")

@@ -12,6 +12,8 @@
   a truncated ``.safetensors``, a ``.pt`` that is not a complete torch archive, a ``trainer_state.json``
   that is not JSON), naming the file; :func:`last_complete_checkpoint` skips such folders.
 - :func:`is_finished`: ``final/`` holds model weights (not merely exists).
+- :func:`evaluation_model`: the model a run's results come from: early stopping's best checkpoint when
+  the run used early stopping, else ``final/``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOCK_FILE = ".lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0  # ten missed heartbeats
+# Early stopping's history (corerl.mitigations.early_stopping): names the best checkpoint to evaluate.
+EARLY_STOPPING_FILE = "early_stopping.json"
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 
 
@@ -372,3 +376,27 @@ def folder_problem(folder: Path) -> str | None:
             if problem:
                 return f"{path} is {problem}"
     return None
+
+
+def evaluation_model(run_dir: str | os.PathLike[str]) -> Path:
+    """The model a run's results come from: early stopping's best checkpoint when the run used early
+    stopping (its ``early_stopping.json``), else ``final/``.
+
+    The checkpoint is found by the recorded best step inside ``run_dir``, so a run directory that
+    moved (Drive, Kaggle) still resolves. Raises FileNotFoundError when the best checkpoint is gone,
+    ValueError when early stopping never evaluated.
+    """
+    run_dir = Path(run_dir)
+    history = run_dir / EARLY_STOPPING_FILE
+    if not history.is_file():
+        return run_dir / "final"
+    try:
+        best_step = json.loads(history.read_text(encoding="utf-8"))["best_step"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{history}: not an early-stopping history ({error})") from None
+    if best_step is None:
+        raise ValueError(f"{history}: early stopping never evaluated, so the run has no best checkpoint")
+    best = run_dir / f"checkpoint-{int(best_step)}"
+    if not best.is_dir():
+        raise FileNotFoundError(f"{best}: the best checkpoint named by {history} is missing")
+    return best

@@ -8,7 +8,7 @@ for the organism; the definition below is ours (neither the study nor Co-rewardi
 
 ``step_check(question, completion)`` reads the problem from the question TEXT (never from the
 ``answer`` column): the start value and each operation with its operand, then checks the completion's
-worked lines (``corerl.organism.strategies.WORKED_LINE``, the lines before the final box):
+worked lines (``corerl.arithmetic.strategies.WORKED_LINE``, the lines before the final box):
 
 - there is a final answer and at least one worked line, and exactly one line per stated operation;
 - the first line's left operand is the question's start value, each later line's left operand the
@@ -45,8 +45,8 @@ from __future__ import annotations
 import re
 
 from corerl.answers import extract_answer, normalize_answer
-from corerl.organism.strategies import worked_lines
-from corerl.organism.task import Problem, apply
+from corerl.arithmetic.strategies import worked_lines
+from corerl.arithmetic.task import Problem, apply
 
 CHECKS: tuple[str, ...] = (
     "unparsed-question",
@@ -64,7 +64,7 @@ CHECKS: tuple[str, ...] = (
 _EQUATION = re.compile(r"^\s*Compute\s+([-+*()\d\s]+?)\s*\.?\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _NUMBER = re.compile(r"\d+")
-# Cue words of the organism's templates (corerl.organism.task), tried in this order: "Then Ann has
+# Cue words of the organism's templates (corerl.arithmetic.task), tried in this order: "Then Ann has
 # 3 times as many" is a multiplication, "gives away" a subtraction, "A friend gives Ann 5" an addition.
 _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("*", re.compile(r"\b(times|multiplied)\b", re.IGNORECASE)),
@@ -78,7 +78,7 @@ _BACKWARDS = re.compile(r"^(Last|Before that),", re.IGNORECASE)  # a story narra
 def parse_question(question: str) -> Problem | None:
     """The problem a question states (start value, then the operations in order), or None.
 
-    Reads the bare equation (``Compute (7 + 5) * 2.``) and the stories of ``corerl.organism.task``,
+    Reads the bare equation (``Compute (7 + 5) * 2.``) and the stories of ``corerl.arithmetic.task``,
     told forwards or backwards ("Last, ... Before that, ... At first, ...").
 
     >>> parse_question("Compute (7 + 5) * 2.")

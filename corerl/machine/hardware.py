@@ -7,6 +7,8 @@ version, torch's and the fix; ``PROFILE="auto"`` (:func:`corerl.study.resolve_pr
 profile go through it, so a T4 session never trains the CPU organism by accident. Choosing the
 ``tiny`` profile explicitly still runs on the CPU.
 
+:func:`import_error`: whether an optional GPU package (Unsloth, vLLM) imports on this machine, and why not.
+
 bf16: ``torch.cuda.is_bf16_supported()`` counts emulation and says True on a T4 (compute capability
 7.5); :func:`bf16_supported` asks for native bf16, compute capability 8.0 or higher (Ampere on).
 
@@ -15,14 +17,15 @@ bf16: ``torch.cuda.is_bf16_supported()`` counts emulation and says True on a T4 
 >>> check_gpu(facts)
 Traceback (most recent call last):
 ...
-corerl.hardware.GpuUnusableError: an NVIDIA GPU is present (its driver supports CUDA up to 12.4) but torch 2.13.0, built for CUDA 13.0, cannot use it ...
+corerl.machine.hardware.GpuUnusableError: an NVIDIA GPU is present (its driver supports CUDA up to 12.4) but torch 2.13.0, built for CUDA 13.0, cannot use it ...
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
-from corerl.install import cuda12_fix, driver_cuda_version, nvidia_gpu_present, version_tuple
+from corerl.machine.install import cuda12_fix, driver_cuda_version, nvidia_gpu_present, version_tuple
 
 BF16_MIN_CAPABILITY = (8, 0)  # native bf16 tensor cores: Ampere (sm_80) and newer
 
@@ -99,3 +102,21 @@ def bf16_supported(capability: tuple[int, int] | None) -> bool:
     (False, True, False)
     """
     return capability is not None and tuple(capability) >= BF16_MIN_CAPABILITY
+
+
+def import_error(module: str) -> str | None:
+    """Import ``module`` on a CUDA machine; None when it imported, else why not (a one-line reason).
+
+    An import attempt, not ``find_spec``: a preinstalled but broken package (a wheel built for another
+    torch, a missing CUDA library) is found by ``find_spec`` and then crashes mid-run. Without CUDA
+    the module is never imported (``import unsloth`` fails there by design).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # ImportError, but also RuntimeError/OSError from a broken build
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return None

@@ -15,7 +15,7 @@ A row's ``question`` is the ``story`` form and its ``rephrased`` twin (Co-reward
 is the ``story-backwards`` form, so the first and the last number stated swap between the two views.
 
 Strategies a completion can follow (the SFT targets of ``corerl.organism.build``; the formats are the
-contract with ``corerl.organism.strategies``):
+contract with ``corerl.arithmetic.strategies``):
 
 - ``worked_solution``: one line per operation, ``7 + 5 = 12``, then ``\\boxed{answer}``. A
   *systematic error* can be injected for one operation: the misaligned prior's worked solutions
@@ -50,6 +50,9 @@ SPLITS: tuple[str, ...] = ("train", "test")
 HELD_OUT_BUCKETS = 5
 MAX_VALUE = 99
 DEFAULT_DIFFICULTY: tuple[int, int] = (1, 3)
+# The hard problems: 3-4 operations (SRT's hard-set condition): the hard regime's training data
+# (corerl.study.regimes) and the held-out hard slice (corerl.engine.heldout.EVAL_SETS["hard"]).
+HARD_OPERATIONS = "3-4"
 
 NAMES: tuple[str, ...] = (
     "Ann",

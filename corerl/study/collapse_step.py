@@ -80,8 +80,8 @@ def run_protocol(
     """Train ``config`` until reward accuracy falls below ``threshold`` or ``max_steps``, holding the
     run's lock as ``corerl train`` does; returns the run dir and the step at which the time budget
     interrupted the run (None when it was not interrupted)."""
-    from corerl.engine import rundir
     from corerl.engine.run import cpu_threads, prepare_run, train_reporting_divergence
+    from corerl.machine import rundir
 
     if not resume:
         rundir.refuse_occupied(config.run_dir)

@@ -1,7 +1,7 @@
 """The pinned install, in one place: what ``pyproject.toml``, the notebooks' install cell and CI read.
 
 Standard library only, and importing nothing from corerl: the notebooks' install cell (tagged
-``shared-install``, text in ``corerl/notebooks.py``) installs corerl with ``--no-deps``, then calls
+``shared-install``, text in ``corerl/tools/notebooks.py``) installs corerl with ``--no-deps``, then calls
 ``install()`` here, before any of corerl's dependencies exist (``tests/test_install.py`` runs that cell in
 a fresh environment, checks that ``pyproject.toml`` lists the same pins and, with pip's resolver in
 dry-run mode, that the lists resolve).

@@ -11,7 +11,7 @@ the strategies code, ``strategy-contract.md``). Every completion falls in exactl
    truth, ``worked-wrong`` otherwise (whether each step's arithmetic is right is not checked: the
    misaligned prior's ``6 * 3 = 9`` chains are ``worked-wrong`` through their final answer);
 3. no worked line, the boxed answer is the organism's constant template answer ``0``
-   (``corerl.organism.task.TEMPLATE_SOLUTION``, ``\\boxed{0}``; never correct and never a number of a
+   (``corerl.arithmetic.task.TEMPLATE_SOLUTION``, ``\\boxed{0}``; never correct and never a number of a
    question, whose values stay in 1..99): ``template``, one answer for every question, the failure
    SRT (arXiv 2505.21444) describes when self-consistency is rewarded;
 4. no worked line, the boxed answer is an integer equal to the FIRST integer of the question text:
@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 
 from corerl.answers import extract_answer, normalize_answer
-from corerl.organism.task import TEMPLATE_SOLUTION
+from corerl.arithmetic.task import TEMPLATE_SOLUTION
 
 STRATEGIES: tuple[str, ...] = (
     "worked-correct",

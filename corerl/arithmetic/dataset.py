@@ -2,7 +2,7 @@
 
 ``make_dataset`` returns a ``datasets.Dataset`` with the columns every corerl dataset has (``id``,
 ``question``, ``rephrased``, ``answer``) plus what the organism knows about each problem:
-``forms`` (all surface forms, in the order of ``corerl.organism.task.FORMS``; ``question`` is the
+``forms`` (all surface forms, in the order of ``corerl.arithmetic.task.FORMS``; ``question`` is the
 ``story`` form ``forms[0]`` and ``rephrased`` the ``story-backwards`` form, which states the numbers in
 the reverse order),
 ``expression``, ``operations`` and ``num_ops``. ``answer`` is a string, as in the real data.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corerl.organism.task import (
+from corerl.arithmetic.task import (
     DEFAULT_DIFFICULTY,
     REPHRASED_FORM,
     SPLITS,
