@@ -82,49 +82,96 @@ def resolve_prompt(template: str) -> str:
     return PROMPT_TEMPLATES.get(template, template)
 
 
+# The groups of TrainConfig's fields, in the order of the YAML form: each field names its group in its
+# metadata (``group(...)``), and ``config.yaml`` is written nested by group. Code reads the fields flat
+# (``config.learning_rate``); files and keyword overrides may give them flat too.
+CONFIG_GROUPS: tuple[str, ...] = (
+    "run",
+    "dataset",
+    "sampling",
+    "optimisation",
+    "teacher",
+    "mitigations",
+    "evaluation",
+    "machine",
+    "outputs",
+)
+
+
+def group(name: str, default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING) -> Any:
+    """A ``TrainConfig`` field of group ``name`` (its section of the YAML form)."""
+    if name not in CONFIG_GROUPS:
+        raise ValueError(f"unknown config group {name!r} (choose from {', '.join(CONFIG_GROUPS)})")
+    return field(default=default, default_factory=factory, metadata={"group": name})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything one run needs. ``model``/``data`` = None means "the profile's default"."""
+    """Everything one run needs. ``model``/``data`` = None means "the profile's default".
 
-    method: str = "majority-vote"
-    profile: str = "tiny"
-    model: str | None = None  # hub id or local path; None: tiny -> the organism's aligned base model
-    organism_prior: str = "aligned"  # which organism base model the tiny profile uses by default
-    data: str = "organism"  # corerl.data name, a file path, or "organism"
-    data_limit: int | None = None  # keep only the first N training questions (organism: make N)
+    The fields are declared in groups (``CONFIG_GROUPS``), each named in its field's metadata.
+    """
+
+    # --- run: what is trained, from which model, with which seed, written where ---
+    method: str = group("run", "majority-vote")
+    profile: str = group("run", "tiny")
+    model: str | None = group(
+        "run", None
+    )  # hub id or local path; None: tiny -> the organism's aligned base model
+    organism_prior: str = group(
+        "run", "aligned"
+    )  # which organism base model the tiny profile uses by default
+    seed: int = group("run", 0)
+    output_dir: str | None = group("run", None)  # None: runs/<method>-<profile>-seed<seed>
+
+    # --- dataset: the training questions and their prompt ---
+    data: str = group("dataset", "organism")  # corerl.data name, a file path, or "organism"
+    data_limit: int | None = group(
+        "dataset", None
+    )  # keep only the first N training questions (organism: make N)
     # Organism data only: the training problems' number of operations, "low-high" or one number
     # (e.g. "3-4", SRT's hard-set condition); None: the default 1-3 mix.
-    organism_difficulty: str | None = None
-    output_dir: str | None = None  # None: runs/<method>-<profile>-seed<seed>
-    seed: int = 0
-    max_steps: int = 100
-    questions_per_step: int = 4  # distinct questions per optimizer step (Co-rewarding-I: 2 views each)
-    num_generations: int = 8  # rollouts per prompt (G), as in the papers
-    max_completion_length: int = 48  # organism solutions: median 27, at most ~40 tokens
+    organism_difficulty: str | None = group("dataset", None)
     # Longest prompt trained on (verl's data.max_prompt_length); longer ones are dropped and counted
     # (corerl.engine.lengths). None: whatever the sequence limit leaves after max_completion_length.
-    max_prompt_length: int | None = None
-    temperature: float = 1.0
-    learning_rate: float = 1e-4
-    lr_scheduler_type: str = "constant"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    max_prompt_length: int | None = group("dataset", None)
+    # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
+    prompt_template: str = group("dataset", ORGANISM_PROMPT)
+    chat: bool = group(
+        "dataset", False
+    )  # wrap the prompt as a user message and apply the tokenizer's chat template
+    # Dataset transforms, as "module:function" paths; function(dataset, config) -> dataset, applied
+    # first, before the mitigations below and the column checks.
+    dataset_transforms: tuple[str, ...] = group("dataset", factory=tuple)
+
+    # --- sampling: the rollouts of a step ---
+    questions_per_step: int = group(
+        "sampling", 4
+    )  # distinct questions per optimizer step (Co-rewarding-I: 2 views each)
+    num_generations: int = group("sampling", 8)  # rollouts per prompt (G), as in the papers
+    max_completion_length: int = group("sampling", 48)  # organism solutions: median 27, at most ~40 tokens
+    temperature: float = group("sampling", 1.0)
+
+    # --- optimisation: the GRPO update ---
+    max_steps: int = group("optimisation", 100)
+    learning_rate: float = group("optimisation", 1e-4)
+    lr_scheduler_type: str = group("optimisation", "constant")
+    warmup_steps: int = group("optimisation", 0)
+    weight_decay: float = group("optimisation", 0.0)
+    max_grad_norm: float = group("optimisation", 1.0)
     # KL coefficient, one per profile for every method (a difference in results is a difference in
     # reward); Co-rewarding-II uses its EMA teacher as the reference, the others the frozen base model.
-    beta: float = 0.0
-    loss_type: str = "dapo"  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
-    scale_rewards: str = "group"  # GRPO: divide advantages by the group's std
-    gradient_accumulation_steps: int = 1
+    beta: float = group("optimisation", 0.0)
+    loss_type: str = group(
+        "optimisation", "dapo"
+    )  # TRL's token-level mean (as verl's token-mean in the Co-rewarding code)
+    scale_rewards: str = group("optimisation", "group")  # GRPO: divide advantages by the group's std
+    gradient_accumulation_steps: int = group("optimisation", 1)
     # Rollouts per forward/backward pass: a step's rollouts (generated in one batch) are trained in
     # micro-batches of this many (gradient accumulation; DAPO's token-mean loss is unchanged by it), so
     # the log-probabilities of 32-64 rollouts x 151,936-word logits never sit in memory at once.
     # None: all of a step's rollouts in one pass (gradient_accumulation_steps applies).
-    micro_batch_rollouts: int | None = None
-    # Wall-clock budget of one call in minutes (None: none). When reached, the run saves a checkpoint
-    # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
-    # budget. A free Colab session lasts at most 12 hours.
-    time_budget_minutes: float | None = None
+    micro_batch_rollouts: int | None = group("optimisation", None)
     # TRL's multiple updates per rollout batch, so that GRPO's ratio moves off 1 and its clip can bind
     # (the Spurious Rewards mechanism, arXiv 2506.10947: 8 minibatch updates per rollout batch).
     # steps_per_generation: optimizer steps per generation batch, each on its own slice of it (None:
@@ -132,78 +179,83 @@ class TrainConfig:
     # With more than one step per generation, metrics.jsonl repeats that generation's rollout figures
     # on each of its steps, and Co-rewarding-II's EMA moves once per generation batch; checkpoints and
     # time-budget stops fall on generation boundaries only (exact resume: corerl.engine.budget).
-    steps_per_generation: int | None = None
-    num_iterations: int = 1
-    # "{question}" is replaced by the question text; a name of PROMPT_TEMPLATES gives that template
-    prompt_template: str = ORGANISM_PROMPT
-    chat: bool = False  # wrap the prompt as a user message and apply the tokenizer's chat template
+    steps_per_generation: int | None = group("optimisation", None)
+    num_iterations: int = group("optimisation", 1)
+
+    # --- teacher: the method's own settings (Co-rewarding-II and -III) ---
     # Co-rewarding-II teacher: alpha_k = end + 0.5 (start - end)(1 + cos(pi k / T))
-    teacher_alpha_start: float = 0.01
-    teacher_alpha_end: float = 1e-5
-    # Hardware and model loading
-    use_cpu: bool = True
-    # torch CPU threads for a CPU run (None: torch's default). Tiny models run fastest on one thread:
-    # measured here, 2 threads on a busy 2-core machine made a LoRA step 20x slower.
-    cpu_threads: int | None = 1
-    precision: str = "fp32"
-    lora: bool = False
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    load_in_4bit: bool = False
-    use_unsloth: bool = False  # used only when CUDA is present
-    use_vllm: bool = False  # used only when CUDA is present and vllm is importable
-    vllm_gpu_memory_utilization: float = 0.3
-    gradient_checkpointing: bool = False
-    # Outputs
-    save_steps: int = 10
-    save_total_limit: int | None = 2
-    sample_every: int = 10  # write samples.jsonl rows every K steps
-    samples_per_step: int = 4
-    # Held-out evaluation during training (corerl.engine.heldout): the policy's avg@k on eval_size
-    # held-out problems x eval_samples samples (the study's evaluation: the organism's held-out split,
-    # else MATH-500), logged at step 0 and every eval_every steps (and the last) as heldout/... columns
-    # of metrics.jsonl; 0 = off. eval_sets names additional sets (heldout_NAME/... columns).
-    eval_every: int = 0
-    eval_size: int = 200
-    eval_samples: int = 4
-    eval_sets: tuple[str, ...] = field(default_factory=tuple)
-    progress: bool = True
-    # Extra TrainerCallbacks, as "module:factory" import paths; factory(config) -> TrainerCallback.
-    callbacks: tuple[str, ...] = field(default_factory=tuple)
-    # Dataset transforms, as "module:function" paths; function(dataset, config) -> dataset, applied
-    # first, before the mitigations below and the column checks.
-    dataset_transforms: tuple[str, ...] = field(default_factory=tuple)
-    # SRT's mitigations (arXiv 2505.21444 Sec. 5) and test-time training: corerl.mitigations.
+    teacher_alpha_start: float = group("teacher", 0.01)
+    teacher_alpha_end: float = group("teacher", 1e-5)
+
+    # --- mitigations: SRT's (arXiv 2505.21444 Sec. 5) and test-time training (corerl.mitigations) ---
     # Early stopping: a labelled slice (validation_fraction of the data, at least one question) is
     # removed from the training set and scored greedily every early_stopping_eval_steps steps (a
     # shorter run: once, at its last step); each new best is checkpointed; training stops after
     # early_stopping_patience evaluations without one. The only place a label-free run reads labels;
     # the dataset needs an answer column. History and best checkpoint: <run>/early_stopping.json.
-    early_stopping: bool = False
-    validation_fraction: float = 0.01
-    early_stopping_eval_steps: int = 10
-    early_stopping_patience: int = 3
+    early_stopping: bool = group("mitigations", False)
+    validation_fraction: float = group("mitigations", 0.01)
+    early_stopping_eval_steps: int = group("mitigations", 10)
+    early_stopping_patience: int = group("mitigations", 3)
     # Offline labels: the frozen base model votes once over offline_label_samples samples per question
     # (temperature 1.0), cached in <run>/offline_labels.json, and training rewards agreement with
     # that fixed label. Switches method majority-vote to offline-labels (the only methods allowed).
-    offline_labels: bool = False
-    offline_label_samples: int = 8
+    offline_labels: bool = group("mitigations", False)
+    offline_label_samples: int = group("mitigations", 8)
     # Curriculum: keep the easiest curriculum_fraction of the training set, ranked by the base model's
     # majority-answer share over curriculum_samples samples at temperature 1.0 (label-free; SRT: a
     # third, 32 samples), cached in <run>/curriculum_votes.json. None: no curriculum.
-    curriculum_fraction: float | None = None
-    curriculum_samples: int = 32
+    curriculum_fraction: float | None = group("mitigations", None)
+    curriculum_samples: int = group("mitigations", 32)
     # Vote only where the run can use it (the GPU profiles: 7,500 MATH questions x 32 samples would take
     # days on a T4): offline labels for the max_steps x questions_per_step questions the run sees, the
     # curriculum over that many divided by curriculum_fraction; a seeded sample, label-free.
-    votes_for_seen_questions: bool = False
+    votes_for_seen_questions: bool = group("mitigations", False)
     # Test-time training (TTRL): train a label-free method on at most test_time_questions (<= 128)
     # questions of `data` (a test set, e.g. math500 or organism-test), then evaluate on the same
     # questions before/after training (<run>/test_time_eval.csv, when the set has answers).
     # Departure: TTRL votes over 64 samples and trains on 32 of them; here the vote and the training
     # use the same num_generations rollouts (no separate vote count).
-    test_time_training: bool = False
-    test_time_questions: int = 128
+    test_time_training: bool = group("mitigations", False)
+    test_time_questions: int = group("mitigations", 128)
+
+    # --- evaluation: held-out evaluation during training (corerl.engine.heldout) ---
+    # The policy's avg@k on eval_size held-out problems x eval_samples samples (the study's evaluation:
+    # the organism's held-out split, else MATH-500), logged at step 0 and every eval_every steps (and the
+    # last) as heldout/... columns of metrics.jsonl; 0 = off. eval_sets names additional sets
+    # (heldout_NAME/... columns).
+    eval_every: int = group("evaluation", 0)
+    eval_size: int = group("evaluation", 200)
+    eval_samples: int = group("evaluation", 4)
+    eval_sets: tuple[str, ...] = group("evaluation", factory=tuple)
+
+    # --- machine: hardware, model loading and the session's wall clock ---
+    use_cpu: bool = group("machine", True)
+    # torch CPU threads for a CPU run (None: torch's default). Tiny models run fastest on one thread:
+    # measured here, 2 threads on a busy 2-core machine made a LoRA step 20x slower.
+    cpu_threads: int | None = group("machine", 1)
+    precision: str = group("machine", "fp32")
+    lora: bool = group("machine", False)
+    lora_rank: int = group("machine", 16)
+    lora_alpha: int = group("machine", 32)
+    load_in_4bit: bool = group("machine", False)
+    use_unsloth: bool = group("machine", False)  # used only when CUDA is present
+    use_vllm: bool = group("machine", False)  # used only when CUDA is present and vllm is importable
+    vllm_gpu_memory_utilization: float = group("machine", 0.3)
+    gradient_checkpointing: bool = group("machine", False)
+    # Wall-clock budget of one call in minutes (None: none). When reached, the run saves a checkpoint
+    # and ends as an interrupted run (no final/); the next call with resume continues it, with a fresh
+    # budget. A free Colab session lasts at most 12 hours.
+    time_budget_minutes: float | None = group("machine", None)
+
+    # --- outputs: checkpoints, samples, progress and extra callbacks ---
+    save_steps: int = group("outputs", 10)
+    save_total_limit: int | None = group("outputs", 2)
+    sample_every: int = group("outputs", 10)  # write samples.jsonl rows every K steps
+    samples_per_step: int = group("outputs", 4)
+    progress: bool = group("outputs", True)
+    # Extra TrainerCallbacks, as "module:factory" import paths; factory(config) -> TrainerCallback.
+    callbacks: tuple[str, ...] = group("outputs", factory=tuple)
 
     def __post_init__(self) -> None:
         from corerl.config_checks import check_fields
@@ -449,6 +501,49 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+FIELD_GROUPS: dict[str, str] = {f.name: f.metadata["group"] for f in dataclasses.fields(TrainConfig)}
+GROUP_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(field_name for field_name, group_name in FIELD_GROUPS.items() if group_name == name)
+    for name in CONFIG_GROUPS
+}
+
+
+def flatten(values: dict[Any, Any], source: str) -> dict[Any, Any]:
+    """The fields of a config mapping, flat: each group's mapping (the nested form ``config.yaml`` is
+    written in) is opened into its fields; flat keys (configs written before the groups, ``configs/``,
+    keyword overrides) are kept as they are. ValueError naming ``source`` and the key for a key a group
+    does not hold, a group that is not a mapping, or a field given twice.
+
+    >>> flatten({"profile": "tiny", "optimisation": {"learning_rate": 1e-5}}, "run.yaml")
+    {'profile': 'tiny', 'learning_rate': 1e-05}
+    >>> flatten({"optimisation": {"lr": 1e-5}}, "run.yaml")
+    Traceback (most recent call last):
+    ValueError: run.yaml: unknown key 'lr' in group optimisation (its keys: max_steps, learning_rate, ...)
+    """
+    flat: dict[Any, Any] = {}
+
+    def put(name: Any, value: Any) -> None:
+        if name in flat:
+            raise ValueError(f"{source}: {short_repr(name)} is given twice (flat and in its group)")
+        flat[name] = value
+
+    for key, value in values.items():
+        if key not in GROUP_FIELDS:  # group names are not field names (tests/test_config.py)
+            put(key, value)
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"{source}: group {key} must be a mapping of its fields, got {short_repr(value)}"
+            )
+        for name, inner in value.items():
+            if FIELD_GROUPS.get(name) != key:
+                home = f"; {name} belongs to group {FIELD_GROUPS[name]}" if name in FIELD_GROUPS else ""
+                keys = ", ".join(GROUP_FIELDS[key][:2]) + (", ..." if len(GROUP_FIELDS[key]) > 2 else "")
+                raise ValueError(
+                    f"{source}: unknown key {short_repr(name)} in group {key} (its keys: {keys}){home}"
+                )
+            put(name, inner)
+    return flat
 
 
 def _check_keys(values: dict[Any, Any], source: str) -> None:
@@ -480,8 +575,8 @@ def _preset(profile: Any, values: dict[str, Any]) -> TrainConfig:
 def load_config(path_or_profile: str | Path = "tiny", **overrides: Any) -> TrainConfig:
     """A config from a profile name or a YAML file, with keyword overrides (None values ignored).
 
-    A YAML file holds TrainConfig fields; its ``profile`` key (default ``tiny``) picks the preset
-    the other keys override.
+    A YAML file holds TrainConfig fields, flat or nested by group (``CONFIG_GROUPS``); its ``profile``
+    key (default ``tiny``) picks the preset the other keys override.
     """
     if str(path_or_profile) in PROFILES:
         return make_config(str(path_or_profile), **overrides)
@@ -497,6 +592,7 @@ def load_config(path_or_profile: str | Path = "tiny", **overrides: Any) -> Train
     values = read_yaml(path.read_text(), str(path)) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config file must be a YAML mapping of TrainConfig fields")
+    values = flatten(values, str(path))  # nested by group (config.yaml) or flat (configs/)
     _check_keys(values, str(path))
     # An explicit ``key: null`` in the file clears the profile's value; None keyword overrides are ignored.
     values.update({key: value for key, value in overrides.items() if value is not None})
@@ -519,24 +615,47 @@ def read_yaml(text: str, source: str) -> Any:
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
-    """Plain-data form of a config (tuples as lists), as written to ``config.yaml``."""
+    """Plain-data form of a config, flat (tuples as lists); ``config.yaml`` holds it nested by group."""
     values = dataclasses.asdict(config)
     for name in TUPLE_FIELDS:
         values[name] = list(values[name])
     return values
 
 
+def to_nested(config: TrainConfig) -> dict[str, dict[str, Any]]:
+    """``to_dict`` nested by group, in the order of ``CONFIG_GROUPS``: the YAML form."""
+    values = to_dict(config)
+    return {
+        name: {field_name: values[field_name] for field_name in GROUP_FIELDS[name]} for name in CONFIG_GROUPS
+    }
+
+
 def to_yaml(config: TrainConfig) -> str:
-    """YAML text of a config; ``from_yaml`` reads it back to an equal config."""
-    return yaml.safe_dump(to_dict(config), sort_keys=False)
+    """YAML text of a config, nested by group; ``from_yaml`` reads it back to an equal config.
+
+    >>> print(to_yaml(TrainConfig()).split("dataset:")[0].strip())
+    run:
+      method: majority-vote
+      profile: tiny
+      model: null
+      organism_prior: aligned
+      seed: 0
+      output_dir: null
+    """
+    return yaml.safe_dump(to_nested(config), sort_keys=False)
 
 
-def from_yaml(text: str) -> TrainConfig:
-    """The config a ``to_yaml`` text describes (all fields explicit, so no preset is re-applied)."""
-    values = read_yaml(text, "config")
+def from_yaml(text: str, source: str = "config") -> TrainConfig:
+    """The config a ``to_yaml`` text describes (all fields explicit, so no preset is re-applied).
+
+    A flat text (a ``config.yaml`` written before the fields had groups) reads the same, so older
+    runs still resume and compare equal.
+    """
+    values = read_yaml(text, source)
     if not isinstance(values, dict):
-        raise ValueError("a config must be a YAML mapping of TrainConfig fields")
-    _check_keys(values, "config")
+        raise ValueError(f"{source}: a config must be a YAML mapping of TrainConfig fields")
+    values = flatten(values, source)
+    _check_keys(values, source)
     return TrainConfig(**values)
 
 

@@ -208,3 +208,92 @@ def test_every_regime_is_a_valid_config_and_changes_one_factor_from_long() -> No
     assert REGIMES["long"]["max_steps"] == 400
     with pytest.raises(ValueError, match="unknown regime 'huge'"):
         regime_overrides("huge")
+
+
+# The groups of the fields (CONFIG_GROUPS): config.yaml is written nested by group; flat files still load.
+
+
+def test_every_field_has_one_group_and_no_group_is_named_like_a_field() -> None:
+    from corerl.config import CONFIG_GROUPS, FIELD_GROUPS, GROUP_FIELDS
+
+    assert set(FIELD_GROUPS) == {field.name for field in dataclasses.fields(TrainConfig)}
+    assert set(FIELD_GROUPS.values()) == set(CONFIG_GROUPS)
+    assert sorted(name for names in GROUP_FIELDS.values() for name in names) == sorted(FIELD_GROUPS)
+    assert not set(CONFIG_GROUPS) & set(FIELD_GROUPS)  # a top-level key is a group or a field, never both
+    assert FIELD_GROUPS["learning_rate"] == "optimisation" and FIELD_GROUPS["early_stopping"] == "mitigations"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_config_yaml_is_nested_by_group_and_round_trips(profile: str, tmp_path: Path) -> None:
+    import yaml
+
+    from corerl.config import CONFIG_GROUPS, GROUP_FIELDS
+
+    config = make_config(profile, method="co-rewarding-2", seed=3, eval_sets=["hard"], eval_every=5)
+    text = to_yaml(config)
+    nested = yaml.safe_load(text)
+    assert list(nested) == list(CONFIG_GROUPS)
+    assert all(list(nested[name]) == list(GROUP_FIELDS[name]) for name in CONFIG_GROUPS)
+    assert nested["optimisation"]["learning_rate"] == config.learning_rate
+    assert nested["evaluation"]["eval_sets"] == ["hard"]
+    assert from_yaml(text) == config
+    path = tmp_path / "nested.yaml"
+    path.write_text(text)
+    assert load_config(path) == config  # the run group's profile picks the preset
+    assert load_config(path, learning_rate=2e-6).learning_rate == 2e-6  # flat keyword overrides still win
+
+
+def test_a_file_may_mix_flat_keys_and_groups(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text("profile: t4\nmethod: entropy\noptimisation:\n  max_steps: 12\n  learning_rate: 1.0e-6\n")
+    config = load_config(path)
+    assert (config.profile, config.method, config.max_steps, config.learning_rate) == (
+        "t4",
+        "entropy",
+        12,
+        1e-6,
+    )
+
+
+def test_an_old_flat_config_yaml_loads_and_resumes(tmp_path: Path) -> None:
+    """A run directory written before the groups: its config.yaml is the flat mapping of every field
+    (``to_dict``, which is what ``to_yaml`` wrote then), after the commit header."""
+    import yaml
+
+    from corerl.config import run_differences, to_dict
+    from corerl.engine.run import _check_resume
+    from corerl.machine.provenance import commit_header
+
+    config = make_config("tiny", method="random", seed=2, output_dir=str(tmp_path / "run"))
+    flat = commit_header("0123abc") + yaml.safe_dump(to_dict(config), sort_keys=False)
+    assert "optimisation:" not in flat and "\nlearning_rate: " in flat
+    assert from_yaml(flat) == config
+    config.run_dir.mkdir()
+    (config.run_dir / "config.yaml").write_text(flat)
+    _check_resume(config, config.run_dir)  # the resume check accepts it: same run
+    assert run_differences(from_yaml(flat), config) == []
+    with pytest.raises(ValueError, match="--resume refuses a different config.*seed: 2 -> 3"):
+        _check_resume(dataclasses.replace(config, seed=3), config.run_dir)
+
+
+def test_an_unknown_key_in_a_group_is_named_with_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("profile: tiny\noptimisation:\n  lr: 0.1\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key 'lr' in group optimisation \(its keys: "):
+        load_config(path)
+    path.write_text("sampling:\n  learning_rate: 0.1\n")
+    with pytest.raises(
+        ValueError,
+        match=r"bad\.yaml: unknown key 'learning_rate' in group sampling.*belongs to group optimisation",
+    ):
+        load_config(path)
+    path.write_text("learning_rate: 0.1\noptimisation:\n  learning_rate: 0.2\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: 'learning_rate' is given twice"):
+        load_config(path)
+    path.write_text("machine: cpu\n")
+    with pytest.raises(
+        ValueError, match=r"bad\.yaml: group machine must be a mapping of its fields, got 'cpu'"
+    ):
+        load_config(path)
+    with pytest.raises(ValueError, match=r"config: unknown key 'lr' in group optimisation"):
+        from_yaml("optimisation:\n  lr: 0.1\n")
