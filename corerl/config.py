@@ -6,6 +6,11 @@ same for a larger card. ``load_config`` takes a profile name or a YAML file (whi
 ``profile`` to start from) plus keyword overrides; unknown keys and bad values fail with a message
 naming them. Light module: no torch import.
 
+The fields are declared in groups (``CONFIG_GROUPS``: run, dataset, sampling, optimisation, teacher,
+mitigations, evaluation, machine, outputs), each named in its field's metadata; code reads them flat
+(``config.learning_rate``). ``to_yaml`` writes them nested by group; ``load_config`` and ``from_yaml``
+read nested, flat (``configs/``, runs written before the groups) or mixed mappings.
+
 >>> config = load_config("tiny", method="entropy", max_steps=3)
 >>> config.method, config.profile, config.max_steps, config.use_cpu
 ('entropy', 'tiny', 3, True)
