@@ -102,7 +102,9 @@ def test_forward_matches_the_hf_forward_pass(tmp_path: Path) -> None:
         real = mask.bool()
         causal = torch.ones((width, width), dtype=torch.bool).tril()
         prefill = causal[None] & (real[:, None, :] | torch.eye(width, dtype=torch.bool)[None])
-        logits = _forward(weights, ids, positions, prefill[:, None], keys, values, 0)
+        logits = _forward(
+            weights, ids, weights.rotary(positions, torch.float32), prefill[:, None], keys, values, 0
+        )
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
 
 
