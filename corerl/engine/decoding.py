@@ -212,20 +212,66 @@ def _forward(
     return F.linear(last, weights.lm_head)
 
 
-def _draw(logits: torch.Tensor, temperature: float, batch: int, rows: torch.Tensor) -> torch.Tensor:
-    """One token per live row: ``torch.multinomial(softmax(logits / temperature), 1)`` of the full batch.
+def _decode(
+    weights: _Weights,
+    tokens: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    mask: torch.Tensor,
+    keys: list[torch.Tensor],
+    values: list[torch.Tensor],
+    position: int,
+) -> torch.Tensor:
+    """:func:`_forward` for one new token a row, bit for bit, with fewer tensor operations and less
+    Python (a decoding step of the organism is mostly per-operation overhead): ``tokens`` (rows,),
+    ``cos``/``sin`` (rows, 1, head_dim), ``mask`` SDPA's additive float mask (rows, 1, 1, position + 1)
+    (what SDPA makes of the boolean one), the new key and value written at cache slot ``position``."""
+    rows = tokens.shape[0]
+    eps, heads, head_dim, dtype = weights.eps, weights.heads, weights.head_dim, weights.embed.dtype
+    qk_width, half, end = weights.q_width + weights.kv_width, head_dim // 2, position + 1
+    hidden = F.embedding(tokens, weights.embed)
+    width = (hidden.shape[-1],)
+    for index, (norm_in, qkv_weight, qk_norm, wo, norm_post, gate_up, down) in enumerate(weights.layers):
+        normed = norm_in * torch.rms_norm(hidden.float(), width, None, eps).to(dtype)
+        qkv = F.linear(normed, qkv_weight)
+        qk = qkv[:, :qk_width].view(rows, -1, head_dim)
+        qk = qk_norm * torch.rms_norm(qk.float(), (head_dim,), None, eps).to(dtype)
+        qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+        keys[index][:, :, position] = qk[:, heads:]
+        values[index][:, :, position] = qkv[:, qk_width:].view(rows, -1, head_dim)
+        past_keys, past_values = keys[index][:, :, :end], values[index][:, :, :end]
+        if weights.kv_heads != heads:
+            past_keys = past_keys.repeat_interleave(heads // weights.kv_heads, dim=1)
+            past_values = past_values.repeat_interleave(heads // weights.kv_heads, dim=1)
+        attended = F.scaled_dot_product_attention(
+            qk[:, :heads, None], past_keys, past_values, attn_mask=mask, scale=weights.scaling
+        )
+        hidden = hidden + F.linear(attended.view(rows, -1), wo)
+        normed = norm_post * torch.rms_norm(hidden.float(), width, None, eps).to(dtype)
+        gate, up = F.linear(normed, gate_up).split(weights.intermediate, dim=-1)
+        hidden = hidden + F.linear(F.silu(gate) * up, down)
+    normed = weights.norm * torch.rms_norm(hidden.float(), width, None, eps).to(dtype)
+    return F.linear(normed, weights.lm_head)
+
+
+def _draw(logits: torch.Tensor, temperature: float, batch: int, rows: torch.Tensor | None) -> torch.Tensor:
+    """One token per live row (``rows`` of the batch; None: all of them): the draws of
+    ``torch.multinomial(softmax(logits / temperature), 1)`` on the full batch.
 
     ``torch.multinomial`` draws one sample as ``argmax(probs / q)`` with ``q`` an ``exponential_(1)``
     tensor of the probabilities' shape (the exponential race); drawing ``q`` for every row of the
     batch, finished ones included, consumes the global generator exactly as ``generate``'s call on the
     whole batch does, and the live rows' ``argmax`` are its draws bit for bit (checked in the tests).
     """
-    probs = F.softmax(logits.float() / temperature, dim=-1)  # TemperatureLogitsWarper, then softmax
+    logits = logits.float()
+    if temperature != 1.0:  # generate adds TemperatureLogitsWarper only for a temperature other than 1
+        logits = logits / temperature
+    probs = F.softmax(logits, dim=-1)
     race = torch.empty((batch, probs.shape[-1]), dtype=probs.dtype).exponential_(1)
-    return (probs / race[rows]).argmax(dim=-1)
+    return (probs / (race if rows is None else race[rows])).argmax(dim=-1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(
     model: Any,
     prompt_ids: Sequence[Sequence[int]],
@@ -275,36 +321,40 @@ def sample(
             cache = torch.empty((batch, weights.kv_heads, total, weights.head_dim), dtype=dtype)
             cache[:, :, :width] = layer_cache[source]
             caches.append(cache)
-    # rotary tables for every position a new token can take
-    cos_table, sin_table = weights.rotary(torch.arange(total), dtype)
-    next_position = positions[source, -1:] + 1
+    # each row's key mask, and the cos and sin of the positions its new tokens take
+    key_mask = torch.zeros((batch, 1, 1, total), dtype=dtype).masked_fill(~real[:, None, None], float("-inf"))
+    next_positions = positions[source, -1:] + 1 + torch.arange(max_new_tokens)
+    cos_steps, sin_steps = weights.rotary(next_positions, dtype)  # (batch, max_new_tokens, head_dim)
     stops = torch.tensor(list(stop_ids), dtype=torch.long)
     drawn = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long)
-    rows = torch.arange(batch)  # the batch rows still generating, in order; caches hold only these
+    rows = None  # the batch rows still generating (None: all); the caches hold only these
     for step in range(max_new_tokens):
         tokens = _draw(logits, temperature, batch, rows)
-        drawn[rows, step] = tokens
+        drawn[:, step].index_put_((torch.arange(batch) if rows is None else rows,), tokens)
         stopped = torch.isin(tokens, stops)
         if step == max_new_tokens - 1:
             break
         if bool(stopped.any()):
-            live = ~stopped
-            if not bool(live.any()):
+            live = (~stopped).nonzero().squeeze(1)
+            if not len(live):
                 break
-            rows, tokens, next_position = rows[live], tokens[live], next_position[live]
-            keys = [cache[live] for cache in keys]
-            values = [cache[live] for cache in values]
+            rows = live if rows is None else rows[live]
+            tokens, key_mask, cos_steps, sin_steps = (
+                part.index_select(0, live) for part in (tokens, key_mask, cos_steps, sin_steps)
+            )
+            keys = [cache.index_select(0, live) for cache in keys]
+            values = [cache.index_select(0, live) for cache in values]
         position = width + step
-        logits = _forward(
+        logits = _decode(
             weights,
-            tokens[:, None],
-            (cos_table[next_position], sin_table[next_position]),
-            real[rows, None, None, : position + 1],
+            tokens,
+            cos_steps[:, step : step + 1],
+            sin_steps[:, step : step + 1],
+            key_mask[..., : position + 1],
             keys,
             values,
             position,
         )
-        next_position = next_position + 1
     stop_set = set(int(token) for token in stop_ids)
     completions = []
     for row in drawn.tolist():
