@@ -3,14 +3,28 @@
 On the organism (a 0.5M-parameter Qwen3, 3 layers of width 96) a decoding step of HF ``generate``
 is almost all Python: the logits-processor and stopping-criteria lists, ``prepare_inputs_for_generation``,
 the causal-mask builder, ``DynamicCache``'s concatenations and the module wrappers of every layer.
-:func:`sample` runs the same computation as a plain loop over the model's own weights: one prefill
+:func:`sample` runs the same computation as a plain loop over the model's own weights: a prefill
 of the left-padded prompts, then one token a step with a preallocated key/value cache, the same
 attention kernel (``scaled_dot_product_attention``), the same RMSNorm, rotary and MLP arithmetic as
 ``transformers``' Qwen3 modules, the same position ids (``cumsum(attention_mask) - 1``) and the
-same draw (``torch.multinomial`` on ``softmax(logits / temperature)``, one call per step on the
-global torch generator). With the same seed it returns the tokens ``generate`` returns, up to
-floating-point ties (``tests/test_decoding.py`` checks the logits against the HF forward pass and
-the tokens against ``generate``).
+same draw (``torch.multinomial`` on ``softmax(logits / temperature)`` of the whole batch, one per
+step on the global torch generator). It computes less than ``generate`` where that changes no bit:
+
+- each distinct prompt (the 8 rollouts of a question share one) is prefilled once and its cache
+  copied to its rows (a row's result does not depend on the other rows of the batch);
+- a row that has drawn a stop token leaves the batch (``generate`` keeps computing it and writes
+  padding); the draw still consumes the generator for the whole batch: ``multinomial`` draws one
+  sample as the argmax of ``probs / q`` over an ``exponential_`` tensor ``q`` of the batch's shape
+  (:func:`_draw`);
+- one decoding step (:func:`_decode`) is :func:`_forward` for one token with fewer tensor
+  operations: fused q/k/v and gate/up products (the same columns), rotary as ``roll`` times a
+  signed sin (:func:`_rotate`), the additive mask SDPA makes of the boolean one, made once.
+
+With the same seed it returns the tokens ``generate`` returns, up to floating-point ties
+(``tests/test_decoding.py`` checks the logits against the HF forward pass, the decoding step
+against :func:`_forward` bit for bit, the draw against ``torch.multinomial`` and the tokens against
+``generate``; the organism's rollouts are those of f6afaa3's ``generate`` path, step for step, in
+``benchmarks/train_steps.py --against f6afaa3``).
 
 It serves only what it reproduces exactly: :func:`supports` accepts a dense fp32/fp16/bf16
 ``Qwen3ForCausalLM`` (no PEFT wrapper, default rotary embedding, no sliding window, no attention
