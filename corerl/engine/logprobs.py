@@ -1,11 +1,11 @@
 """The loss's per-token log-probabilities on the tiny CPU profile: each prompt once, no padding.
 
 TRL's ``_get_per_token_logps_and_entropies`` runs the model over every row of ``prompt + completion``
-(prompts left-padded and completions right-padded to the batch's longest), so on the organism (4
-questions x 8 rollouts a step, ~40 prompt and ~17 completion tokens, the longest ~33) about three
-quarters of the forward and backward arithmetic is spent on padding and on the same prompt computed
-8 times. :func:`per_token_logps` computes the same function of the same parameters on the tokens that
-matter only:
+(prompts left-padded and completions right-padded to the batch's longest). On the organism (4
+questions x 8 rollouts a step, prompts of 29-43 tokens, completions of 6-33, ~17 on average) that is
+about 32 x 76 = 2,400 positions a step, where 4 x 43 + 32 x 17 = ~720 carry all the information:
+the rest is padding and the same prompt computed 8 times. :func:`per_token_logps` computes the same
+function of the same parameters on those positions only:
 
 - each distinct prompt row (ids and mask) once: a prompt's hidden states, keys and values depend on
   the prompt alone (causal attention), so the 8 rollouts of a question share them (their gradients
@@ -17,8 +17,9 @@ matter only:
   position for ``j = 0``), through TRL's own ``selective_log_softmax_and_entropy`` with the
   trainer's temperature; masked positions get 0, as TRL's ``row_mask`` gives them.
 
-Positions are TRL's (``arange`` over the padded row: the prompt's padding shifts every position by
-the same amount, and rotary attention depends on differences only). The result equals TRL's to
+Positions are TRL's: ``arange`` over the padded row, as the model numbers them when TRL passes no
+position ids (generation numbers each row from its first real token instead; rotary attention
+depends on position differences only, so the two are the same function). The result equals TRL's to
 floating-point rounding (different matrix shapes sum in a different order), and so do the gradients:
 ``tests/test_logprobs.py`` compares both with TRL's own hook on a tiny Qwen3. Nothing in the GRPO
 objective changes; the hook only computes it with less arithmetic.
