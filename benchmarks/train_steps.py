@@ -35,11 +35,12 @@ torch thread, load average ~10 on 2 shared cores (2026-12-06, the two revisions 
       rest                 18.7    17.1   tokenizing, advantages, metrics, logging, callbacks
       step                680.2   248.9
 
-Checked and left: a plain-matmul attention for one-token steps (10-20% below SDPA's time, but not
-SDPA's bits), folding the RMSNorm weights into the next projection (not bit for bit), drawing the
-sampling noise for live rows only (``generate``'s draws are of the whole batch: 0.3-0.4 ms a step
-stays); dataloader workers are 0, gradient checkpointing off and torch threads 1 already.
-torch.compile was not tried: the sampler's shapes change every step (rows leave, the cache grows).
+Measured and left: a plain-matmul attention for one-token steps (10-20% below SDPA's time in a
+micro-benchmark, but not SDPA's bits). Not tried: folding the RMSNorm weights into the next
+projection (not bit for bit either), torch.compile (the sampler's shapes change every step: rows
+leave, the cache grows). The sampling noise of finished rows stays: ``generate`` draws it for the
+whole batch (0.3-0.4 ms a step). Dataloader workers are 0, gradient checkpointing off and torch
+threads 1 already.
 """
 
 from __future__ import annotations
