@@ -9,7 +9,9 @@ step by step, as the figures draw them; "sd" is the standard deviation over seed
 - :func:`describe_reward_vs_accuracy`: did the reward rise while training-batch accuracy fell;
 - :func:`describe_heldout`: rise, peak and fall of held-out accuracy by :func:`corerl.collapse.heldout_verdict`;
 - :func:`describe_results`: each model against the base model per benchmark, with the seeds' spread;
-- :func:`describe_strategies`: which organism strategies grew and shrank.
+- :func:`describe_strategies`: which organism strategies grew and shrank;
+- :func:`describe_final_shares`: which strategy each method's final models converged to (saved
+  benchmark results, ``corerl.study.curves.saved_regime_shares``).
 """
 
 from __future__ import annotations
@@ -193,5 +195,36 @@ def describe_strategies(runs: Runs, *, window: int = 1, prefix: str = "strategy/
         ]
         lines.append(
             f"- **{run}** ({_seeds(seeds)}): {'; '.join(parts)}; most common at the end: {last.idxmax()}"
+        )
+    return "\n".join(lines)
+
+
+def describe_final_shares(rows: pd.DataFrame, *, baseline: str = "base") -> str:
+    """Per model of ``rows`` (model, metric ``strategy/<name>``, value; ``n_seeds`` optional, as
+    :func:`corerl.study.curves.saved_regime_shares` gives them): its most common strategy (what it
+    converged to, where that share is large) and the share that moved most from ``baseline``'s.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"model": ["base"] * 3 + ["majority-vote"] * 3,
+    ...                      "metric": ["strategy/worked-correct", "strategy/template", "strategy/other"] * 2,
+    ...                      "value": [0.6, 0.3, 0.1, 0.1, 0.9, 0.0], "n_seeds": [1, 1, 1, 3, 3, 3]})
+    >>> print(describe_final_shares(rows))
+    - **majority-vote** (3 seeds): most common at the end template (90% of samples; base 30%); the largest move from the base: template +60 points
+    """
+    table = rows.pivot_table(index="model", columns="metric", values="value", aggfunc="mean", sort=False)
+    table = table.rename(columns=lambda column: str(column).removeprefix("strategy/"))
+    if baseline not in table.index:
+        raise ValueError(f"no {baseline!r} row among the models ({', '.join(map(str, table.index))})")
+    base = table.loc[baseline]
+    lines = []
+    for model in run_order([model for model in table.index if model != baseline]):
+        shares = table.loc[model]
+        top = str(shares.idxmax())
+        moved = (shares - base).dropna()
+        largest = str(moved.abs().idxmax())
+        seeds = int(rows.loc[rows["model"] == model, "n_seeds"].max()) if "n_seeds" in rows else 1
+        lines.append(
+            f"- **{model}** ({_seeds(seeds)}): most common at the end {top} ({shares[top]:.0%} of samples; "
+            f"base {base[top]:.0%}); the largest move from the base: {largest} {moved[largest] * 100:+.0f} points"
         )
     return "\n".join(lines)
