@@ -15,7 +15,8 @@ Pure functions on pandas frames; nothing here trains or generates.
 - :func:`summarize_run`: one results-table row per run (peak, final, both collapse steps).
 - :func:`degenerate_outputs`: per-step diagnostics of collapsed outputs (one answer for every
   question, repeated n-grams, truncation), the failure shapes of arXiv 2603.08660 Sec. 4.
-- :func:`heldout_verdict` (:func:`heldout_verdicts`: a table of several methods): the study's one collapse rule, on held-out accuracy curves across seeds
+- :func:`heldout_verdict` (:func:`heldout_verdicts`: a table of several methods; :func:`held_until`:
+  where a curve leaves its start): the study's one collapse rule, on held-out accuracy curves across seeds
   (what the figures mark and the regime tables report; rule below).
 
 **The held-out collapse rule** (:func:`heldout_verdict`, ours: the papers show validation accuracy
@@ -293,6 +294,22 @@ def heldout_verdict(frame: pd.DataFrame, *, min_seeds: int = 2, min_drop: float 
         fell=fell,
         collapsed=rose and fell,
     )
+
+
+def held_until(frame: pd.DataFrame, *, min_drop: float = 0.02) -> int:
+    """The last logged step up to which one method's seed-mean held-out accuracy stays within the band
+    of its start (every step so far at least ``start - max(spread, min_drop)``, the spread of
+    :func:`heldout_verdict`): where a curve that falls without a rise leaves its start.
+
+    >>> rows = [(seed, step, acc) for seed in range(2) for step, acc in [(0, 0.4), (25, 0.39), (50, 0.2), (75, 0.4)]]
+    >>> held_until(pd.DataFrame(rows, columns=["seed", "step", "accuracy"]))
+    25
+    """
+    verdict = heldout_verdict(frame)
+    band = max(0.0 if math.isnan(verdict.spread) else verdict.spread, min_drop)
+    mean = frame.dropna(subset=["accuracy"]).groupby("step")["accuracy"].mean().sort_index()
+    below = mean[mean < mean.iloc[0] - band]
+    return int(mean.index[-1] if below.empty else mean.index[mean.index < below.index[0]][-1])
 
 
 def heldout_verdicts(frame: pd.DataFrame, *, min_seeds: int = 2) -> pd.DataFrame:

@@ -10,6 +10,7 @@ step by step, as the figures draw them; "sd" is the standard deviation over seed
 - :func:`describe_heldout`: rise, peak and fall of held-out accuracy by :func:`corerl.collapse.heldout_verdict`;
 - :func:`describe_results`: each model against the base model per benchmark, with the seeds' spread;
 - :func:`describe_strategies`: which organism strategies grew and shrank;
+- :func:`describe_collapse_steps`: where each run reached the Model Collapse Step, or how close it came;
 - :func:`describe_final_shares`: which strategy each method's final models converged to (saved
   benchmark results, ``corerl.study.curves.saved_regime_shares``).
 """
@@ -228,3 +229,35 @@ def describe_final_shares(rows: pd.DataFrame, *, baseline: str = "base") -> str:
             f"base {base[top]:.0%}); the largest move from the base: {largest} {moved[largest] * 100:+.0f} points"
         )
     return "\n".join(lines)
+
+
+def describe_collapse_steps(table: pd.DataFrame, *, threshold: float = 0.01) -> str:
+    """Per run of ``corerl.collapse.model_collapse_steps``'s table: the seeds' Model Collapse Steps, or,
+    where a seed never went below ``threshold``, that it was not reached in its steps and the lowest
+    reward accuracy it came to.
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"run": ["mv", "mv"], "seed": [0, 1], "steps": [50, 50],
+    ...                       "model_collapse_step": [None, 31], "lowest": [0.12, 0.0], "lowest_step": [44, 31]})
+    >>> print(describe_collapse_steps(table))
+    - **mv** (2 seeds): reached at step 31 by 1 of 2 seeds; not reached in 50 steps by the other (lowest reward accuracy 12% at step 44)
+    """
+    lines = []
+    for run in run_order(list(dict.fromkeys(table["run"]))):
+        rows = table[table["run"] == run]
+        reached = rows[rows["model_collapse_step"].notna()]
+        held = rows[rows["model_collapse_step"].isna()]
+        parts = []
+        if len(reached):
+            steps = ", ".join(str(int(step)) for step in reached["model_collapse_step"])
+            parts.append(f"reached at step {steps} by {len(reached)} of {len(rows)} seeds")
+        if len(held):
+            lowest = held.loc[held["lowest"].idxmin()]
+            who = "the other" if len(reached) else "any seed"
+            who = who if len(held) == 1 or not len(reached) else "the others"
+            parts.append(
+                f"not reached in {int(held['steps'].max())} steps by {who} (lowest reward accuracy "
+                f"{lowest['lowest']:.0%} at step {int(lowest['lowest_step'])})"
+            )
+        lines.append(f"- **{run}** ({_seeds(len(rows))}): {'; '.join(parts)}")
+    return "\n".join(lines) or f"No run logged reward accuracy (threshold {threshold:.0%})."
