@@ -134,7 +134,7 @@ print(describe_hardware())"""
 
 STRATEGY_SHARES = (
     "## Strategy shares\n\nOn the organism every rollout's strategy is recognised from its text "
-    "(`corerl.organism.strategies`): a worked solution (lines `a op b = c`, then `\\boxed{}`) whose answer is "
+    "(`corerl.arithmetic.strategies`): a worked solution (lines `a op b = c`, then `\\boxed{}`) whose answer is "
     "right or wrong, a shortcut that boxes the question's first or its last number, the constant template "
     "answer `\\boxed{0}`, no answer, or something else. The share of each among all rollouts of a step "
     "(monitoring only: the ground truth splits worked-correct from worked-wrong and never reaches a reward), "
