@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from corerl.collapse import heldout_verdict, heldout_verdicts, model_collapse_steps
-from corerl.study.curves import REGIME_RESULTS, regime_file, saved_regime_curves, saved_regime_shares
+from corerl.study.curves import (
+    REGIME_RESULTS,
+    regime_file,
+    regime_markdown,
+    saved_regime_curves,
+    saved_regime_shares,
+    saved_regime_verdicts,
+)
 from corerl.study.narrative import describe_final_shares
 
 
@@ -144,3 +151,35 @@ def test_saved_shares_draw_as_bars_with_the_seed_note(tmp_path: Path) -> None:
     figure = plot_eval_strategy_shares(rows, tmp_path, name="shares", note="finals: mean of 3 seeds")
     assert "finals: mean of 3 seeds" in figure.get_suptitle()
     assert (tmp_path / "shares.png").is_file()
+
+
+def test_the_regime_table_judges_every_saved_file_and_held_out_set(tmp_path: Path) -> None:
+    rising = [{"0": 40.0 + seed, "200": 60.0 + seed, "400": 62.0 + seed} for seed in range(3)]
+    collapsing = [{"0": 40.0 + seed, "200": 60.0 + seed, "400": 20.0 + seed} for seed in range(3)]
+    _write(
+        tmp_path,
+        "ground-truth",
+        rising,
+        prior="illusion",
+        regime="long",
+        commit="abcdef123",
+        curves_heldout_hard=collapsing,
+    )
+    _write(tmp_path, "entropy", collapsing, prior="illusion", regime="long", commit="abcdef123")
+    table = saved_regime_verdicts(tmp_path)
+    assert table[["method", "heldout_set", "rose", "fell", "collapsed", "n_seeds"]].values.tolist() == [
+        ["entropy", "heldout", True, True, True, 3],
+        ["ground-truth", "heldout", True, False, False, 3],
+        ["ground-truth", "heldout_hard", True, True, True, 3],
+    ]
+    assert table.loc[0, "peak"] == 61.0 and table.loc[0, "peak_step"] == 200 and table.loc[0, "final"] == 21.0
+    markdown = regime_markdown(table)
+    assert "| illusion | long | entropy | heldout | 41.0 | 61.0 (200) | 21.0 | 40.0 |" in markdown
+    assert markdown.count("\n") == 2 + 3 and "abcdef1 |" in markdown
+    assert saved_regime_verdicts(tmp_path / "none").empty
+
+
+def test_the_regime_table_names_a_file_that_is_not_the_benchmarks(tmp_path: Path) -> None:
+    (tmp_path / "long-illusion-x.json").write_text("{not json")
+    with pytest.raises(ValueError, match="long-illusion-x.json: not a readable"):
+        saved_regime_verdicts(tmp_path)

@@ -191,3 +191,74 @@ def saved_regime_shares(
             if key.endswith("_final_mean")
         ]
     return pd.DataFrame(rows, columns=["model", "metric", "value", "n_seeds"])
+
+
+def saved_regime_verdicts(directory: str | Path = REGIME_RESULTS) -> pd.DataFrame:
+    """The regime table: the study's one collapse rule (``corerl.collapse.heldout_verdicts``) on every
+    saved result in ``directory`` (each ``<regime>-<prior>-<method>.json``, each held-out set it logged),
+    one row per (prior, regime, method, held-out set), in percent: base, peak, peak_step, final, drop,
+    spread, rose, fell, collapsed, n_seeds, and the commit the benchmark ran from. Sorted by prior,
+    regime and method; empty when no file is saved.
+    """
+    import pandas as pd
+
+    from corerl.collapse import heldout_verdicts
+
+    frames = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"{path}: not a readable benchmarks/organism_rl.py JSON file ({error})"
+            ) from error
+        for method in saved:
+            entry = _saved_entry(path, method)
+            for key in [name for name in entry if name == "curves" or name.startswith("curves_heldout_")]:
+                rows = [
+                    (method, seed, int(step), float(value) / 100.0)
+                    for seed, curve in enumerate(entry[key])
+                    for step, value in curve.items()
+                ]
+                verdicts = heldout_verdicts(
+                    pd.DataFrame(rows, columns=["method", "seed", "step", "accuracy"])
+                )
+                frames.append(
+                    verdicts.assign(
+                        prior=entry.get("prior", "?"),
+                        regime=entry.get("regime", "?"),
+                        heldout_set="heldout" if key == "curves" else key.removeprefix("curves_"),
+                        commit=str(entry.get("commit", "?"))[:7],
+                    )
+                )
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    leading = ["prior", "regime", "method", "heldout_set"]
+    table = table[leading + [column for column in table.columns if column not in leading]]
+    return table.sort_values(leading, kind="stable").reset_index(drop=True)
+
+
+def regime_markdown(table: pd.DataFrame) -> str:
+    """:func:`saved_regime_verdicts`'s table as Markdown (yes/no verdicts, peak with its step).
+
+    >>> import pandas as pd
+    >>> row = dict(prior="illusion", regime="long", method="entropy", heldout_set="heldout", base=40.1, peak=61.8,
+    ...            peak_step=150, final=50.6, drop=11.2, spread=5.2, rose=True, fell=True, collapsed=True,
+    ...            n_seeds=3, commit="5bef700")
+    >>> print(regime_markdown(pd.DataFrame([row])).splitlines()[-1])
+    | illusion | long | entropy | heldout | 40.1 | 61.8 (150) | 50.6 | 11.2 | 5.2 | yes | yes | yes | 3 | 5bef700 |
+    """
+    lines = [
+        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | rose | fell "
+        "| collapsed | seeds | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples(index=False):
+        verdicts = " | ".join("yes" if flag else "no" for flag in (row.rose, row.fell, row.collapsed))
+        lines.append(
+            f"| {row.prior} | {row.regime} | {row.method} | {row.heldout_set} | {row.base:.1f} | "
+            f"{row.peak:.1f} ({row.peak_step}) | {row.final:.1f} | {row.drop:.1f} | {row.spread:.1f} | "
+            f"{verdicts} | {row.n_seeds} | {row.commit} |"
+        )
+    return "\n".join(lines) + "\n"
