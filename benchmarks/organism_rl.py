@@ -4,6 +4,8 @@
     python benchmarks/organism_rl.py --seeds 3 --out gt.json --methods ground-truth,random
     python benchmarks/organism_rl.py --seeds 3 --out mis.json --prior misaligned --methods ground-truth,majority-vote
     python benchmarks/organism_rl.py --seeds 3 --out long.json --prior illusion --regime long
+    python benchmarks/organism_rl.py --seeds 3 --out no-ema.json --prior illusion --regime long --methods co-rewarding-2 \
+        --set teacher_alpha_start=0 --set teacher_alpha_end=0 --label co-rewarding-2-no-ema
 
 Each (method, seed) run is ``corerl.engine.train`` with the tiny profile's defaults (only the seed,
 the prior's base model and the output folder are set; ``--steps`` overrides the profile's steps).
@@ -301,6 +303,12 @@ def main() -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one torch thread each)")
     parser.add_argument(
+        "--label",
+        help="the name of the (single) method's entry in the JSON and the table, for a variant made with --set, "
+        "e.g. --methods co-rewarding-2 --set teacher_alpha_start=0 --set teacher_alpha_end=0 "
+        "--label co-rewarding-2-no-ema",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -325,6 +333,8 @@ def main() -> int:
     unknown = [name for name in methods if name not in STUDY_METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(STUDY_METHODS)}")
+    if args.label is not None and len(methods) != 1:
+        parser.error(f"--label names one method's entry; got {len(methods)} methods")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.eval_every is not None and args.eval_every < 1:
@@ -364,7 +374,7 @@ def main() -> int:
         base = {key: statistics.fmean(figures[key] for figures in base_figures) for key in base_figures[0]}
         results: dict[str, dict[str, Any]] = {}
         for method in methods:  # written as each method completes: a partial grid is kept
-            results[method] = {
+            results[args.label or method] = {
                 **summarize([futures[method, seed].result() for seed in seeds], base),
                 "prior": args.prior,
                 "regime": args.regime,

@@ -18,22 +18,29 @@ generated token and the ratio A/B. Both sides sample the same tokens for the sam
 sampler draws what ``generate`` draws), so their completion lengths must agree; the printout says so.
 CPU time is the figure to read on a loaded machine: wall time there mostly measures the other jobs.
 
-Profile (cProfile with the CPU-time clock, 30 ground-truth steps of the organism's aligned model, one
-torch thread, load average ~11 on 2 shared cores; CPU seconds per step inside ``training_step``):
+``--parts`` prints one method's CPU milliseconds per step by part of the step (generation, the
+loss's log-probability forward pass, backward, rewards, optimizer, the rest), this checkout or, with
+``PYTHONPATH=<tree>``, another revision's. 15 ground-truth steps of the organism's aligned model, one
+torch thread, load average ~10 on 2 shared cores (2026-12-06, the two revisions run one after the other):
 
-    f6afaa3                                     0.887   this revision                             0.607
-      HF generate (TRL's _generate_single_turn) 0.558     corerl.engine.decoding.sample           0.302
-      backward                                  0.156     backward                                0.155
-      log-prob forward (TRL)                    0.125     log-prob forward (TRL)                  0.112
-      rewards + monitor (in process)            0.020     rewards + monitor                       0.014
-        + 316 math-verify worker round trips              no worker round trip (integers)
-      strategy shares 0.004, prompt tokenizing 0.003, batch_decode 0.003, optimizer 0.004, metrics
-      logging < 0.001: negligible on both sides.
+    python benchmarks/train_steps.py --parts --organism --steps 15 --methods ground-truth
 
-Checked and left: fused q/k/v and gate/up products, a plain-matmul attention for one-token steps
-(no CPU gain measured), dropping finished rows from the forward pass (about 10% of generation);
-dataloader workers are 0, gradient checkpointing off and torch threads 1 already. The log-probability
-and backward passes are arithmetic (about 7.5 GFLOP a step by our count, an estimate).
+                        f6afaa3   this revision
+      generation          392.1   119.0   corerl.engine.decoding.sample: each distinct prompt prefilled
+                                          once, finished rows dropped, a one-token step of fewer ops
+      backward            159.9    60.4   } corerl.engine.logprobs: each prompt once, completions'
+      log-prob forward    100.7    47.4   } real tokens only (about a quarter of TRL's padded tokens)
+      rewards               6.9     2.7   (f6afaa3's math-verify worker process not counted)
+      optimizer             2.0     2.3
+      rest                 18.7    17.1   tokenizing, advantages, metrics, logging, callbacks
+      step                680.2   248.9
+
+Measured and left: a plain-matmul attention for one-token steps (10-20% below SDPA's time in a
+micro-benchmark, but not SDPA's bits). Not tried: folding the RMSNorm weights into the next
+projection (not bit for bit either), torch.compile (the sampler's shapes change every step: rows
+leave, the cache grows). The sampling noise of finished rows stays: ``generate`` draws it for the
+whole batch (0.3-0.4 ms a step). Dataloader workers are 0, gradient checkpointing off and torch
+threads 1 already.
 """
 
 from __future__ import annotations
@@ -227,6 +234,118 @@ def _compare_method(method: str, baseline: Path, model: Path, steps: int, rounds
         )
 
 
+def parts(method: str, steps: int, organism: bool) -> None:
+    """CPU milliseconds per step (after the first) by part of the step, this checkout, one torch thread.
+
+    The parts are the trainer hooks every revision has: TRL's ``_generate_single_turn`` (generation,
+    corerl's lean sampler where it applies), ``_get_per_token_logps_and_entropies`` (the loss's
+    forward pass), the backward pass, ``_calculate_rewards`` (reward functions and corerl's monitor)
+    and the optimizer step; "rest" is the remainder of the step (tokenizing, advantages, metrics,
+    logging, callbacks). CPU time of the process (``time.process_time``, all its threads, not its
+    children: the math-verify worker of a revision that uses one is left out), so the figures hold
+    on a loaded machine. ``PYTHONPATH=<tree>`` runs another revision's corerl.
+    """
+    import collections
+    import contextlib
+    import dataclasses
+
+    import accelerate
+    import torch
+
+    from corerl.config import TrainConfig, make_config
+    from corerl.engine import train
+    from corerl.engine import trainer as trainer_module
+
+    spent: collections.Counter[str] = collections.Counter()
+
+    @contextlib.contextmanager
+    def timed(part: str):
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            spent[part] += time.process_time() - start
+
+    def timing(part: str, function):
+        def wrapper(*args, **kwargs):
+            with timed(part):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    composed = trainer_module.trainer_class
+
+    def timed_class(name: str) -> type:
+        base = composed(name)
+        hooks = {
+            "_generate_single_turn": "generation",
+            "_get_per_token_logps_and_entropies": "log-prob forward",
+            "_calculate_rewards": "rewards",
+        }
+        return type(
+            base.__name__, (base,), {hook: timing(part, getattr(base, hook)) for hook, part in hooks.items()}
+        )
+
+    trainer_module.trainer_class = timed_class
+    accelerate.Accelerator.backward = timing("backward", accelerate.Accelerator.backward)
+    torch.optim.AdamW.step = timing("optimizer", torch.optim.AdamW.step)
+    torch.set_num_threads(1)
+    # a revision older than eval_every has no held-out evaluation (PYTHONPATH=<its tree> runs it)
+    no_heldout = (
+        {"eval_every": 0} if "eval_every" in {f.name for f in dataclasses.fields(TrainConfig)} else {}
+    )
+    snapshots: list[collections.Counter[str]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        config = make_config(
+            "tiny",
+            method=method,
+            model=str(_model_path(organism, Path(scratch))),
+            max_steps=steps,
+            output_dir=str(Path(scratch) / method),
+            save_steps=10**6,
+            cpu_threads=1,
+            progress=False,
+            callbacks=("__main__:PartsTimer",),
+            **no_heldout,
+        )
+        PartsTimer.snapshots = snapshots
+        PartsTimer.spent = spent
+        train(config)
+    # snapshots: train begin, then each step's end; timed from the end of step 1 (warm-up)
+    (start, first), (end, last) = snapshots[1], snapshots[-1]
+    timed_steps = len(snapshots) - 2
+    total = (end - start) / timed_steps
+    per_step = {part: (last[part] - first[part]) / timed_steps for part in last}
+    print(f"{method}: {timed_steps} steps after the first, one torch thread, CPU ms per step")
+    for part, seconds in sorted(per_step.items(), key=lambda item: -item[1]):
+        print(f"  {part:<18}{1000 * seconds:8.1f}")
+    print(f"  {'rest':<18}{1000 * (total - sum(per_step.values())):8.1f}")
+    print(f"  {'step':<18}{1000 * total:8.1f}")
+
+
+class PartsTimer:
+    """A TrainerCallback taking (CPU seconds, copy of the part counters) at train begin and at each
+    step's end (for ``--parts``)."""
+
+    snapshots: list[Any] = []
+    spent: Any = None
+
+    def __new__(cls, config: Any):
+        from transformers import TrainerCallback
+
+        def stamp() -> None:
+            PartsTimer.snapshots.append((time.process_time(), PartsTimer.spent.copy()))
+
+        class _Timer(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                stamp()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                stamp()
+
+        return _Timer()
+
+
 def table(methods: list[str], steps: int, organism: bool, threads: int) -> None:
     from corerl.config import make_config
     from corerl.engine import train
@@ -269,6 +388,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="A/B mode: runs per side, alternating")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts", action="store_true", help="CPU time per step by part (generation, log-probs, ...)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -282,7 +404,10 @@ def main() -> None:
     unknown = sorted(set(methods) - set(_methods()))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {_methods()}")
-    if args.against:
+    if args.parts:
+        for method in methods:
+            parts(method, args.steps, args.organism)
+    elif args.against:
         compare(args.against, methods, args.steps, args.rounds, args.organism, args.seed)
     else:
         table(methods, args.steps, args.organism, args.threads)

@@ -10,10 +10,13 @@ Pure functions on pandas frames; nothing here trains or generates.
 - :func:`model_collapse_step`: the first step at which reward accuracy falls below a threshold
   (arXiv 2603.08660; the paper reports 1% for majority-vote training). The paper's definition was
   read from secondary summaries, so the threshold stays a parameter.
+- :func:`model_collapse_steps`: the Model Collapse Step of several runs and seeds, with the lowest
+  reward accuracy each reached (what "not reached" means in a run that never gets there).
 - :func:`summarize_run`: one results-table row per run (peak, final, both collapse steps).
 - :func:`degenerate_outputs`: per-step diagnostics of collapsed outputs (one answer for every
   question, repeated n-grams, truncation), the failure shapes of arXiv 2603.08660 Sec. 4.
-- :func:`heldout_verdict`: the study's one collapse rule, on held-out accuracy curves across seeds
+- :func:`heldout_verdict` (:func:`heldout_verdicts`: a table of several methods; :func:`held_until`:
+  where a curve leaves its start): the study's one collapse rule, on held-out accuracy curves across seeds
   (what the figures mark and the regime tables report; rule below).
 
 **The held-out collapse rule** (:func:`heldout_verdict`, ours: the papers show validation accuracy
@@ -49,7 +52,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,6 +296,58 @@ def heldout_verdict(frame: pd.DataFrame, *, min_seeds: int = 2, min_drop: float 
     )
 
 
+def held_until(frame: pd.DataFrame, *, min_drop: float = 0.02) -> int:
+    """The last logged step up to which one method's seed-mean held-out accuracy stays within the band
+    of its start (every step so far at least ``start - max(spread, min_drop)``, the spread of
+    :func:`heldout_verdict`): where a curve that falls without a rise leaves its start.
+
+    >>> rows = [(seed, step, acc) for seed in range(2) for step, acc in [(0, 0.4), (25, 0.39), (50, 0.2), (75, 0.4)]]
+    >>> held_until(pd.DataFrame(rows, columns=["seed", "step", "accuracy"]))
+    25
+    """
+    verdict = heldout_verdict(frame)
+    band = max(0.0 if math.isnan(verdict.spread) else verdict.spread, min_drop)
+    mean = frame.dropna(subset=["accuracy"]).groupby("step")["accuracy"].mean().sort_index()
+    below = mean[mean < mean.iloc[0] - band]
+    return int(mean.index[-1] if below.empty else mean.index[mean.index < below.index[0]][-1])
+
+
+def heldout_verdicts(frame: pd.DataFrame, *, min_seeds: int = 2) -> pd.DataFrame:
+    """:func:`heldout_verdict` of each method of a long-form frame (method, seed, step, accuracy), as a
+    table in percent: method, base, peak, peak_step, final, drop, spread, rose, fell, collapsed, n_seeds.
+    A method with fewer than ``min_seeds`` seeds gets its numbers and no verdict (rose, fell and
+    collapsed False: one seed has no spread to judge by).
+
+    >>> rows = [(m, seed, step, acc) for m, shift in (("a", 0.0), ("b", 0.1)) for seed in range(2)
+    ...         for step, acc in [(0, 0.4 + shift), (10, 0.5 + shift + 0.01 * seed)]]
+    >>> heldout_verdicts(pd.DataFrame(rows, columns=["method", "seed", "step", "accuracy"]))[["method", "peak", "rose"]].values.tolist()
+    [['a', 50.5, True], ['b', 60.5, True]]
+    """
+    if "method" not in frame.columns:
+        raise KeyError("held-out frame has no column 'method' (expected method, seed, step, accuracy)")
+    rows = []
+    for method, curves in frame.groupby("method", sort=False):
+        verdict = heldout_verdict(curves, min_seeds=max(2, min_seeds))
+        row = {"method": method, **{name: getattr(verdict, name) for name in verdict.__dataclass_fields__}}
+        for name in ("base", "peak", "final", "drop", "spread"):
+            row[name] = round(100.0 * row[name], 1)
+        rows.append(row)
+    columns = [
+        "method",
+        "base",
+        "peak",
+        "peak_step",
+        "final",
+        "drop",
+        "spread",
+        "rose",
+        "fell",
+        "collapsed",
+        "n_seeds",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def model_collapse_step(
     metrics: pd.DataFrame, threshold: float = 0.01, *, column: str = "reward_accuracy"
 ) -> int | None:
@@ -312,6 +367,45 @@ def model_collapse_step(
     values = _series(metrics, column)
     below = values[values < threshold]
     return None if below.empty else int(below.index[0])
+
+
+def model_collapse_steps(
+    runs: Mapping[str, Sequence[pd.DataFrame]], threshold: float = 0.01, *, column: str = "reward_accuracy"
+) -> pd.DataFrame:
+    """:func:`model_collapse_step` of each seed of each run, from the raw per-step values of ``column``.
+
+    ``runs`` maps a run name to its seeds' metrics frames (``corerl.study.Study.seed_metrics``); runs
+    without values of ``column`` (continuous rewards) are left out. One row per (run, seed): ``steps``
+    (the last logged step), ``model_collapse_step`` (None when reward accuracy never went below
+    ``threshold``: no Model Collapse Step within ``steps`` steps, which says nothing about later steps),
+    and ``lowest`` / ``lowest_step``: the lowest value and where it was first reached, so that a run
+    without a collapse step shows how close it came.
+
+    >>> seed = pd.DataFrame({"step": [1, 2, 3], "reward_accuracy": [0.6, 0.2, 0.3]})
+    >>> model_collapse_steps({"majority-vote": [seed]}).to_dict("records")
+    [{'run': 'majority-vote', 'seed': 0, 'steps': 3, 'model_collapse_step': None, 'lowest': 0.2, 'lowest_step': 2}]
+    """
+    rows = []
+    for run, frames in runs.items():
+        for seed, metrics in enumerate(frames):
+            if column not in metrics.columns or metrics[column].isna().all():
+                continue
+            values = _series(metrics, column)
+            rows.append(
+                {
+                    "run": run,
+                    "seed": seed,
+                    "steps": int(metrics["step"].max()),
+                    "model_collapse_step": model_collapse_step(metrics, threshold, column=column),
+                    "lowest": float(values.min()),
+                    "lowest_step": int(values.idxmin()),
+                }
+            )
+    columns = ["run", "seed", "steps", "model_collapse_step", "lowest", "lowest_step"]
+    table = pd.DataFrame(rows, columns=columns)
+    # None, not NaN, where no step went below the threshold (an integer step or nothing)
+    table["model_collapse_step"] = pd.Series([row["model_collapse_step"] for row in rows], dtype=object)
+    return table
 
 
 def summarize_run(

@@ -87,6 +87,7 @@ STUDY_ORDER: tuple[str, ...] = (
     "majority-vote-rephrased",
     "co-rewarding-2-no-ema",
     "majority-vote-misaligned",
+    "majority-vote-illusion",
     "early-stopping",
     "offline-labels",
     "curriculum",
@@ -105,6 +106,7 @@ _VARIANT_COLORS = (
     "#17becf",  # majority-vote-rephrased
     "#1b9e77",  # co-rewarding-2-no-ema
     "#393b79",  # majority-vote-misaligned
+    "#d95f02",  # majority-vote-illusion (beside majority-vote in notebook 04)
     "#7570b3",  # early-stopping
     "#e7298a",  # offline-labels
     "#66a61e",  # curriculum
@@ -119,6 +121,7 @@ _COLORS = [_TAB10[7], *(_TAB10[i] for i in (0, 1, 2, 3, 4, 5, 6, 8)), *sns.color
 PALETTE: dict[str, tuple[float, float, float]] = dict(zip(STUDY_ORDER, _COLORS, strict=True))
 _OTHER_COLORS = sns.color_palette("Set2")  # names outside STUDY_ORDER, by the hash of the name
 _SEED_SUFFIX = re.compile(r"-seed\d+$")
+ILLUSION = "illusion"  # the organism prior whose runs take their method's colour (corerl.organism)
 
 STRATEGY_COLORS: dict[str, str] = {
     "worked-correct": "tab:green",
@@ -139,15 +142,23 @@ def run_key(name: str) -> str:
     return _SEED_SUFFIX.sub("", str(name))
 
 
+def _method_key(name: str) -> str:
+    """The study run a name is drawn as: ``run_key``, and a run on the ``illusion`` prior
+    (``majority-vote-illusion``) as its method, so that a method keeps its colour and place there."""
+    key = run_key(name)
+    method = key.removesuffix(f"-{ILLUSION}")
+    return key if key in PALETTE or method not in PALETTE else method
+
+
 def color_of(name: str) -> tuple[float, float, float]:
     """The run's colour in every figure of the study.
 
-    >>> color_of("entropy-seed1") == color_of("entropy") == PALETTE["entropy"]
+    >>> color_of("entropy-seed1") == color_of("entropy") == color_of("entropy-illusion") == PALETTE["entropy"]
     True
     >>> color_of("my-own-run") == color_of("my-own-run")
     True
     """
-    key = run_key(name)
+    key = _method_key(name)
     if key in PALETTE:
         return PALETTE[key]
     return _OTHER_COLORS[zlib.crc32(key.encode()) % len(_OTHER_COLORS)]
@@ -161,7 +172,7 @@ def run_order(names: Sequence[str]) -> list[str]:
     """
     rank = {name: i for i, name in enumerate(STUDY_ORDER)}
     unique = list(dict.fromkeys(names))
-    return sorted(unique, key=lambda name: (rank.get(run_key(name), len(rank)), unique.index(name)))
+    return sorted(unique, key=lambda name: (rank.get(_method_key(name), len(rank)), unique.index(name)))
 
 
 def save_figure(figure: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
@@ -684,9 +695,11 @@ def plot_eval_strategy_shares(
     *,
     name: str = "eval_strategy_shares",
     question: str = "Which strategies do the trained models use on held-out problems?",
+    note: str | None = None,
 ) -> Figure:
     """Stacked bars: the strategy shares of each model's evaluation samples (``strategy/<name>`` rows,
-    averaged over a model's seeds)."""
+    averaged over a model's seeds). ``note`` replaces the subtitle's seed count (counted from a ``seed``
+    column), for rows that are already seed means (``corerl.study.curves.saved_regime_shares``)."""
     _require(results, ["model", "metric", "value"], "results table")
     chosen = results[results["metric"].astype(str).str.startswith(METRIC_PREFIX)].copy()
     if chosen.empty:
@@ -707,7 +720,8 @@ def plot_eval_strategy_shares(
     seeds = chosen.groupby("model")["seed"].nunique() if "seed" in chosen.columns else pd.Series([1])
     low, high = int(seeds.min()), int(seeds.max())
     questions = f", {int(chosen['n'].max())} questions" if "n" in chosen.columns else ""
-    _title(figure, question, f"{low if low == high else f'{low}-{high}'} seed(s) per model{questions}")
+    counted = f"{low if low == high else f'{low}-{high}'} seed(s) per model{questions}"
+    _title(figure, question, note or counted)
     handles = [Patch(color=_strategy_color(strategy), label=strategy) for strategy in strategies]
     _legend(figure, handles, title="strategy")
     save_figure(figure, out_dir, name)

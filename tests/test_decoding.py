@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from corerl.engine.decoding import _forward, _Weights, plain_sampling, sample, supports
+from corerl.engine.decoding import _decode, _draw, _forward, _Weights, plain_sampling, sample, supports
 from corerl.tiny import build_tiny_model
 
 TEXTS = [
@@ -102,8 +102,56 @@ def test_forward_matches_the_hf_forward_pass(tmp_path: Path) -> None:
         real = mask.bool()
         causal = torch.ones((width, width), dtype=torch.bool).tril()
         prefill = causal[None] & (real[:, None, :] | torch.eye(width, dtype=torch.bool)[None])
-        logits = _forward(weights, ids, positions, prefill[:, None], keys, values, 0)
+        logits = _forward(
+            weights, ids, weights.rotary(positions, torch.float32), prefill[:, None], keys, values, 0
+        )
     torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_decoding_step_is_the_forward_pass_bit_for_bit(tmp_path: Path) -> None:
+    """_decode (one token a row, the sampler's inner loop) computes _forward's logits and cache exactly."""
+    path = build_tiny_model(
+        tmp_path / "decode", TEXTS, vocab_size=320, hidden_size=48, num_layers=3, num_heads=4
+    )
+    model, _ = _load(path)
+    weights = _Weights(model)
+    generator = torch.Generator().manual_seed(0)
+    rows, total, position = 7, 40, 29
+    shape = (rows, weights.kv_heads, total, weights.head_dim)
+    keys = [torch.randn(shape, generator=generator) for _ in weights.layers]
+    values = [torch.randn(shape, generator=generator) for _ in weights.layers]
+    decoded_keys, decoded_values = [k.clone() for k in keys], [v.clone() for v in values]
+    real = torch.rand((rows, total), generator=generator) > 0.3
+    real[:, position] = True
+    tokens = torch.randint(3, weights.embed.shape[0], (rows,), generator=generator)
+    cos, sin = weights.rotary(torch.randint(0, 30, (rows, 1), generator=generator), torch.float32)
+    additive = torch.zeros((rows, 1, 1, total)).masked_fill(~real[:, None, None], float("-inf"))
+    with torch.no_grad():
+        expected = _forward(
+            weights, tokens[:, None], (cos, sin), real[:, None, None, : position + 1], keys, values, position
+        )
+        logits = _decode(
+            weights, tokens, cos, sin, additive[..., : position + 1], decoded_keys, decoded_values, position
+        )
+    assert torch.equal(logits, expected)
+    assert all(torch.equal(a, b) for a, b in zip(keys + values, decoded_keys + decoded_values, strict=True))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_draw_is_torch_multinomial_on_the_whole_batch(temperature: float) -> None:
+    """The live rows' draws are multinomial's for those rows, and the generator ends where it ends."""
+    logits = 3 * torch.randn((16, 50), generator=torch.Generator().manual_seed(1))
+    rows = torch.tensor([0, 3, 4, 9, 15])
+    for seed in range(5):
+        torch.manual_seed(seed)
+        expected = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).squeeze(1)
+        after = torch.rand(3)
+        torch.manual_seed(seed)
+        assert torch.equal(_draw(logits, temperature, 16, None), expected)
+        assert torch.equal(torch.rand(3), after)
+        torch.manual_seed(seed)
+        assert torch.equal(_draw(logits[rows], temperature, 16, rows), expected[rows])
+        assert torch.equal(torch.rand(3), after)
 
 
 def test_supports_only_what_it_reproduces(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -41,6 +41,34 @@ def test_overridden_hook_signatures() -> None:
         "return_outputs",
         "num_items_in_batch",
     ]
+    assert _parameters(trainer._get_per_token_logps_and_entropies) == [
+        "self",
+        "model",
+        "args",
+        "batch_size",
+        "compute_aux_loss",
+        "kwargs",
+    ]
+
+
+def test_lean_log_probabilities_mirror_trls_full_logits_path() -> None:
+    """corerl.engine.logprobs computes what TRL's non-Liger path computes: the model over prompt +
+    completion, the logits before each completion token, TRL's selective log-softmax (and entropy)
+    at the trainer's temperature with the completion mask as row mask."""
+    hook = inspect.getsource(grpo_trainer.GRPOTrainer._get_per_token_logps_and_entropies)
+    assert "if not self.use_liger_kernel or compute_aux_loss:" in hook
+    assert "return self._full_logits_logps(" in hook
+    full = inspect.getsource(grpo_trainer.GRPOTrainer._full_logits_logps)
+    for expression in (
+        "logits = logits[:, :-1, :]",
+        "logits = logits[:, -logits_to_keep:, :]",
+        "completion_mask = attention_mask_batch[:, -logits_to_keep:]",
+        "entropy_requires_grad=self._entropy_bonus_enabled,",
+        "temperature=self.temperature,",
+        "row_mask=completion_mask,",
+    ):
+        assert expression in full
+    assert 'model_inputs["position_ids"]' not in full  # the model's own positions: arange over the padded row
 
 
 def test_view_loss_relies_on_the_token_count_normalisers() -> None:
@@ -95,6 +123,7 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
     from corerl.engine.signals import RolloutSignalsMixin
 
     hooks = {
+        "_get_per_token_logps_and_entropies",
         "_generate",
         "_get_train_sampler",
         "_save_checkpoint",
@@ -102,7 +131,7 @@ def test_trainer_class_composes_on_the_current_grpo_trainer() -> None:
         "_generate_and_score_completions",
         "compute_loss",
     }
-    always = {"_get_train_sampler", "_generate_single_turn"}
+    always = {"_get_train_sampler", "_generate_single_turn", "_get_per_token_logps_and_entropies"}
     hooks |= always
     for method, expected in {
         "majority-vote": always,

@@ -445,10 +445,17 @@ def test_every_notebook_executes_in_smoke_mode(tmp_path: Path) -> None:
         assert (figures / f"{name}.png").stat().st_size > 0
     for number in range(1, 6):  # the organism's strategy shares of the runs of notebooks 01-05
         assert (figures / f"0{number}_strategy_shares.png").stat().st_size > 0
-    results = (figures / "results.md").read_text()
+    results, regimes = (figures / "results.md").read_text().split("## The papers' regimes")
     assert "SMOKE" in results
-    for method in ("ground-truth", "majority-vote", "co-rewarding-1", "co-rewarding-2", "curriculum"):
+    for method in (
+        "ground-truth",
+        "majority-vote",
+        "co-rewarding-1-illusion",
+        "co-rewarding-2-illusion",
+        "curriculum-illusion",
+    ):
         assert f"| {method} |" in results
+    assert "| illusion | long | majority-vote | heldout |" in regimes  # 06 appends the saved regime table
 
 
 def test_a_users_line_among_the_shared_parameters_is_kept(tmp_path: Path) -> None:

@@ -88,3 +88,13 @@ def test_a_file_that_is_not_a_benchmark_json_is_named(organism_rl, tmp_path: Pat
     bad.write_text(json.dumps({"majority-vote": {"prior": "illusion"}}))
     with pytest.raises(ValueError, match="bad.json: entry 'majority-vote' has no 'curves'"):
         organism_rl.tabulate([bad])
+
+
+def test_a_label_names_one_method_only(organism_rl, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "x.json"
+    argv = ["organism_rl.py", "--methods", "random,ground-truth", "--label", "x", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        organism_rl.main()
+    assert "--label names one method's entry; got 2 methods" in capsys.readouterr().err
+    assert not out.exists()

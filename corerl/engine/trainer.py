@@ -16,6 +16,9 @@ small mixins that each override one private hook of trl 1.14.2 (pinned; the sign
 - ``LeanGenerationMixin._generate_single_turn``: on a CPU run of a small Qwen3 with plain temperature
   sampling, the rollouts of HF ``generate`` (same tokens for the same seed) without its per-token
   Python overhead (``corerl.engine.decoding``); every other run generates through TRL unchanged.
+- ``LeanLogProbsMixin._get_per_token_logps_and_entropies``: on the same CPU runs, the loss's per-token
+  log-probabilities with each prompt computed once and no padding (``corerl.engine.logprobs``: the
+  same values and gradients to rounding); every other run computes them through TRL unchanged.
 
 By default one generation batch per optimizer step (``steps_per_generation =
 gradient_accumulation_steps``, ``num_iterations = 1``): strictly on-policy, the ratio is 1 and GRPO's
@@ -35,6 +38,7 @@ from typing import Any
 
 from corerl.config import TrainConfig
 from corerl.engine.decoding import LeanGenerationMixin
+from corerl.engine.logprobs import LeanLogProbsMixin
 from corerl.engine.model import Backend
 from corerl.engine.pairs import PairSamplerMixin, ViewLossMixin
 from corerl.engine.sampling import ResumableSamplerMixin
@@ -70,7 +74,7 @@ def trainer_class(method: str) -> type:
     """``trl.GRPOTrainer`` (as it is bound now, Unsloth's when imported) with the method's mixins."""
     import trl
 
-    mixins: list[type] = [ResumableSamplerMixin, LeanGenerationMixin]
+    mixins: list[type] = [ResumableSamplerMixin, LeanGenerationMixin, LeanLogProbsMixin]
     if method in SIGNAL_METHODS:
         mixins.append(RolloutSignalsMixin)
     if method in SELF_VERIFY_METHODS:

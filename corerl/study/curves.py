@@ -3,16 +3,25 @@
 - :func:`smooth`: trailing rolling means of the curves of ``metrics.jsonl`` (``corerl.plots`` smooths each
   seed itself with its ``window`` and draws the seeds' band);
 - :func:`heldout_curve` / :func:`heldout_curves`: the held-out accuracy (and strategy shares) logged
-  during training (``corerl.engine.heldout``), one run's and several runs' and seeds' in long form.
+  during training (``corerl.engine.heldout``), one run's and several runs' and seeds' in long form;
+- :func:`saved_regime_curves` / :func:`saved_regime_shares`: the same long form, and the final models'
+  strategy shares, read from ``benchmarks/organism_rl.py``'s saved JSON files
+  (``figures/regimes/<regime>-<prior>-<method>.json``): the notebooks draw the long regime's multi-seed
+  curves from them instead of training 400-step runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# Where ``benchmarks/organism_rl.py``'s regime results are kept in the source checkout (absent from a wheel).
+REGIME_RESULTS = Path(__file__).resolve().parents[2] / "figures" / "regimes"
 
 
 def smooth(metrics: pd.DataFrame, window: int = 10) -> pd.DataFrame:
@@ -89,3 +98,167 @@ def heldout_curves(
     stacked = pd.concat(frames, ignore_index=True)
     ordered = ["method", "seed", "step", "accuracy"]
     return stacked[ordered + [column for column in stacked.columns if column not in ordered]]
+
+
+def regime_file(directory: str | Path, regime: str, prior: str, method: str) -> Path:
+    """The saved result of ``method`` in ``regime`` on ``prior``: ``<directory>/<regime>-<prior>-<method>.json``.
+
+    >>> regime_file("figures/regimes", "long", "illusion", "majority-vote").as_posix()
+    'figures/regimes/long-illusion-majority-vote.json'
+    """
+    return Path(directory) / f"{regime}-{prior}-{method}.json"
+
+
+def _saved_entry(path: Path, method: str) -> dict[str, Any]:
+    """The entry of ``method`` in a saved benchmark JSON file; ValueError naming the file and the key."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable benchmarks/organism_rl.py JSON file ({error})") from error
+    if not isinstance(saved, dict) or not isinstance(saved.get(method), dict):
+        raise ValueError(f"{path}: no entry {method!r} (keys: {', '.join(map(str, saved)) or 'none'})")
+    entry = saved[method]
+    if not isinstance(entry.get("curves"), list) or not entry["curves"]:
+        raise ValueError(f"{path}: entry {method!r} has no per-seed 'curves' list")
+    return entry
+
+
+def saved_regime_curves(
+    methods: Sequence[str],
+    *,
+    regime: str,
+    prior: str,
+    directory: str | Path = REGIME_RESULTS,
+    eval_set: str | None = None,
+) -> pd.DataFrame:
+    """The held-out curves that ``benchmarks/organism_rl.py`` saved for ``methods`` in ``regime`` on
+    ``prior``, in :func:`heldout_curves`'s long form (method, seed, step, accuracy in [0, 1]), for
+    ``corerl.plots.plot_heldout_accuracy`` and ``corerl.collapse.heldout_verdict``.
+
+    A method whose file (:func:`regime_file`) does not exist has no rows (the benchmark writes a file when
+    a method completes; compare ``set(methods)`` with the frame's methods to say which are missing); a
+    file that exists but is not the benchmark's JSON raises ValueError naming it. ``eval_set`` NAME reads
+    the curves of the additional held-out set ``heldout_NAME`` (``curves_heldout_NAME``); seeds are
+    numbered 0, 1, ... in the file's order.
+    """
+    import pandas as pd
+
+    key = "curves" if eval_set is None else f"curves_heldout_{eval_set}"
+    rows = []
+    for method in methods:
+        path = regime_file(directory, regime, prior, method)
+        if not path.is_file():
+            continue
+        entry = _saved_entry(path, method)
+        if key not in entry:
+            raise ValueError(f"{path}: entry {method!r} has no {key!r} (held-out sets: curves)")
+        for seed, curve in enumerate(entry[key]):
+            rows += [(method, seed, int(step), float(value) / 100.0) for step, value in curve.items()]
+    frame = pd.DataFrame(rows, columns=["method", "seed", "step", "accuracy"])
+    return frame.sort_values(["method", "seed", "step"], kind="stable").reset_index(drop=True)
+
+
+def saved_regime_shares(
+    methods: Sequence[str], *, regime: str, prior: str, directory: str | Path = REGIME_RESULTS
+) -> pd.DataFrame:
+    """The strategy shares of the base model and of each method's final models from the saved JSON files
+    (the benchmark's measure: 8 samples at T = 1 on the held-out problems; finals averaged over the
+    seeds), as results rows for ``corerl.plots.plot_eval_strategy_shares``: columns model (``base``,
+    then each method), metric (``strategy/<name>``), value (in [0, 1]) and n_seeds (the seeds a final
+    share averages; 1 for the base). The base model's row comes from the first file found; missing
+    files are skipped as in :func:`saved_regime_curves`.
+    """
+    import pandas as pd
+
+    rows: list[tuple[str, str, float, int]] = []
+    for method in methods:
+        path = regime_file(directory, regime, prior, method)
+        if not path.is_file():
+            continue
+        entry = _saved_entry(path, method)
+        shares = {
+            key.removeprefix("share/"): value for key, value in entry.items() if key.startswith("share/")
+        }
+        if not rows:
+            rows += [
+                ("base", f"strategy/{key.removesuffix('_base')}", value / 100.0, 1)
+                for key, value in shares.items()
+                if key.endswith("_base")
+            ]
+        rows += [
+            (method, f"strategy/{key.removesuffix('_final_mean')}", value / 100.0, len(entry["curves"]))
+            for key, value in shares.items()
+            if key.endswith("_final_mean")
+        ]
+    return pd.DataFrame(rows, columns=["model", "metric", "value", "n_seeds"])
+
+
+def saved_regime_verdicts(directory: str | Path = REGIME_RESULTS) -> pd.DataFrame:
+    """The regime table: the study's one collapse rule (``corerl.collapse.heldout_verdicts``) on every
+    saved result in ``directory`` (each ``<regime>-<prior>-<method>.json``, each held-out set it logged),
+    one row per (prior, regime, method, held-out set), in percent: base, peak, peak_step, final, drop,
+    spread, rose, fell, collapsed, n_seeds, and the commit the benchmark ran from. Sorted by prior,
+    regime and method; empty when no file is saved.
+    """
+    import pandas as pd
+
+    from corerl.collapse import heldout_verdicts
+
+    frames = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"{path}: not a readable benchmarks/organism_rl.py JSON file ({error})"
+            ) from error
+        for method in saved:
+            entry = _saved_entry(path, method)
+            for key in [name for name in entry if name == "curves" or name.startswith("curves_heldout_")]:
+                rows = [
+                    (method, seed, int(step), float(value) / 100.0)
+                    for seed, curve in enumerate(entry[key])
+                    for step, value in curve.items()
+                ]
+                verdicts = heldout_verdicts(
+                    pd.DataFrame(rows, columns=["method", "seed", "step", "accuracy"])
+                )
+                frames.append(
+                    verdicts.assign(
+                        prior=entry.get("prior", "?"),
+                        regime=entry.get("regime", "?"),
+                        heldout_set="heldout" if key == "curves" else key.removeprefix("curves_"),
+                        commit=str(entry.get("commit", "?"))[:7],
+                    )
+                )
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    leading = ["prior", "regime", "method", "heldout_set"]
+    table = table[leading + [column for column in table.columns if column not in leading]]
+    return table.sort_values(leading, kind="stable").reset_index(drop=True)
+
+
+def regime_markdown(table: pd.DataFrame) -> str:
+    """:func:`saved_regime_verdicts`'s table as Markdown (yes/no verdicts, peak with its step).
+
+    >>> import pandas as pd
+    >>> row = dict(prior="illusion", regime="long", method="entropy", heldout_set="heldout", base=40.1, peak=61.8,
+    ...            peak_step=150, final=50.6, drop=11.2, spread=5.2, rose=True, fell=True, collapsed=True,
+    ...            n_seeds=3, commit="5bef700")
+    >>> print(regime_markdown(pd.DataFrame([row])).splitlines()[-1])
+    | illusion | long | entropy | heldout | 40.1 | 61.8 (150) | 50.6 | 11.2 | 5.2 | yes | yes | yes | 3 | 5bef700 |
+    """
+    lines = [
+        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | rose | fell "
+        "| collapsed | seeds | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples(index=False):
+        verdicts = " | ".join("yes" if flag else "no" for flag in (row.rose, row.fell, row.collapsed))
+        lines.append(
+            f"| {row.prior} | {row.regime} | {row.method} | {row.heldout_set} | {row.base:.1f} | "
+            f"{row.peak:.1f} ({row.peak_step}) | {row.final:.1f} | {row.drop:.1f} | {row.spread:.1f} | "
+            f"{verdicts} | {row.n_seeds} | {row.commit} |"
+        )
+    return "\n".join(lines) + "\n"

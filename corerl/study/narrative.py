@@ -9,7 +9,10 @@ step by step, as the figures draw them; "sd" is the standard deviation over seed
 - :func:`describe_reward_vs_accuracy`: did the reward rise while training-batch accuracy fell;
 - :func:`describe_heldout`: rise, peak and fall of held-out accuracy by :func:`corerl.collapse.heldout_verdict`;
 - :func:`describe_results`: each model against the base model per benchmark, with the seeds' spread;
-- :func:`describe_strategies`: which organism strategies grew and shrank.
+- :func:`describe_strategies`: which organism strategies grew and shrank;
+- :func:`describe_collapse_steps`: where each run reached the Model Collapse Step, or how close it came;
+- :func:`describe_final_shares`: which strategy each method's final models converged to (saved
+  benchmark results, ``corerl.study.curves.saved_regime_shares``).
 """
 
 from __future__ import annotations
@@ -195,3 +198,66 @@ def describe_strategies(runs: Runs, *, window: int = 1, prefix: str = "strategy/
             f"- **{run}** ({_seeds(seeds)}): {'; '.join(parts)}; most common at the end: {last.idxmax()}"
         )
     return "\n".join(lines)
+
+
+def describe_final_shares(rows: pd.DataFrame, *, baseline: str = "base") -> str:
+    """Per model of ``rows`` (model, metric ``strategy/<name>``, value; ``n_seeds`` optional, as
+    :func:`corerl.study.curves.saved_regime_shares` gives them): its most common strategy (what it
+    converged to, where that share is large) and the share that moved most from ``baseline``'s.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"model": ["base"] * 3 + ["majority-vote"] * 3,
+    ...                      "metric": ["strategy/worked-correct", "strategy/template", "strategy/other"] * 2,
+    ...                      "value": [0.6, 0.3, 0.1, 0.1, 0.9, 0.0], "n_seeds": [1, 1, 1, 3, 3, 3]})
+    >>> print(describe_final_shares(rows))
+    - **majority-vote** (3 seeds): most common at the end template (90% of samples; base 30%); the largest move from the base: template +60 points
+    """
+    table = rows.pivot_table(index="model", columns="metric", values="value", aggfunc="mean", sort=False)
+    table = table.rename(columns=lambda column: str(column).removeprefix("strategy/"))
+    if baseline not in table.index:
+        raise ValueError(f"no {baseline!r} row among the models ({', '.join(map(str, table.index))})")
+    base = table.loc[baseline]
+    lines = []
+    for model in run_order([model for model in table.index if model != baseline]):
+        shares = table.loc[model]
+        top = str(shares.idxmax())
+        moved = (shares - base).dropna()
+        largest = str(moved.abs().idxmax())
+        seeds = int(rows.loc[rows["model"] == model, "n_seeds"].max()) if "n_seeds" in rows else 1
+        lines.append(
+            f"- **{model}** ({_seeds(seeds)}): most common at the end {top} ({shares[top]:.0%} of samples; "
+            f"base {base[top]:.0%}); the largest move from the base: {largest} {moved[largest] * 100:+.0f} points"
+        )
+    return "\n".join(lines)
+
+
+def describe_collapse_steps(table: pd.DataFrame, *, threshold: float = 0.01) -> str:
+    """Per run of ``corerl.collapse.model_collapse_steps``'s table: the seeds' Model Collapse Steps, or,
+    where a seed never went below ``threshold``, that it was not reached in its steps and the lowest
+    reward accuracy it came to.
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"run": ["mv", "mv"], "seed": [0, 1], "steps": [50, 50],
+    ...                       "model_collapse_step": [None, 31], "lowest": [0.12, 0.0], "lowest_step": [44, 31]})
+    >>> print(describe_collapse_steps(table))
+    - **mv** (2 seeds): reached at step 31 by 1 of 2 seeds; not reached in 50 steps by the other (lowest reward accuracy 12% at step 44)
+    """
+    lines = []
+    for run in run_order(list(dict.fromkeys(table["run"]))):
+        rows = table[table["run"] == run]
+        reached = rows[rows["model_collapse_step"].notna()]
+        held = rows[rows["model_collapse_step"].isna()]
+        parts = []
+        if len(reached):
+            steps = ", ".join(str(int(step)) for step in reached["model_collapse_step"])
+            parts.append(f"reached at step {steps} by {len(reached)} of {len(rows)} seeds")
+        if len(held):
+            lowest = held.loc[held["lowest"].idxmin()]
+            who = "the other" if len(reached) else "any seed"
+            who = who if len(held) == 1 or not len(reached) else "the others"
+            parts.append(
+                f"not reached in {int(held['steps'].max())} steps by {who} (lowest reward accuracy "
+                f"{lowest['lowest']:.0%} at step {int(lowest['lowest_step'])})"
+            )
+        lines.append(f"- **{run}** ({_seeds(len(rows))}): {'; '.join(parts)}")
+    return "\n".join(lines) or f"No run logged reward accuracy (threshold {threshold:.0%})."
