@@ -9,7 +9,7 @@ from corerl's pins (``corerl.machine.install``), downloads every missing wheel f
 with ``pip download --no-deps`` into ``.gpucheck/wheels``, extracts them into ``.gpucheck/site`` minus
 what the check never loads (``TRIM``), and prints each package's size and the total with the tree,
 exiting 1 when it is over the limit. ``.gpucheck/`` is ignored by git: name ``.gpucheck/site`` in
-the run's ``carry`` and put it on ``PYTHONPATH`` there (README, "GPU check").
+the run's ``carry`` and put it on ``PYTHONPATH`` there (docs/t4.md, "GPU check").
 
 Left out on purpose (``LEFT_OUT``): declared dependencies that no module the check imports needs.
 """

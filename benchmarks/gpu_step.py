@@ -1,6 +1,6 @@
 """GPU check of the ``t4`` profile: every study method, one Unsloth step each, then evaluation, offline.
 
-    python benchmarks/gpu_step.py --out "$OUT"          # on a CUDA GPU (README, "GPU check")
+    python benchmarks/gpu_step.py --out "$OUT"          # on a CUDA GPU (docs/t4.md, "GPU check")
     python benchmarks/gpu_step.py --dry --out DIR       # the same code path on a CPU: tiny model, no Unsloth
 
 Runs fully offline (it sets ``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1``, ``UNSLOTH_DISABLE_STATISTICS=1``),

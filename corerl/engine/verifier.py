@@ -20,7 +20,7 @@ model is not answering the question it was asked, and the judgement is noise.
 
 The verifier is the policy as it is at that step (LoRA adapter on), under ``torch.no_grad``: no
 gradient flows through the judgement, but every update also changes the next step's verifier, so the
-policy can learn to write solutions that it says "Yes" to (the reward's hack; see the README).
+policy can learn to write solutions that it says "Yes" to (the reward's hack; see docs/methods.md).
 """
 
 from __future__ import annotations

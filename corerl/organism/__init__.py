@@ -58,7 +58,7 @@ the base model is a *mixture of strategies* learned by SFT, and RL can only move
   the built prior (seed-0 sampling, 80 held-out problems with a multiplication): 9.5% of the samples
   are worked-correct, 48.1% worked-wrong, and the majority answer is right on 12.5%. Said openly:
   this change came after majority vote had been run on the 0.2 prior (43.7 ± 0.6, its pseudo-labels on
-  those problems <= 5.8% correct); majority vote was then run once on the 0.35 prior, and the README
+  those problems <= 5.8% correct); majority vote was then run once on the 0.35 prior, and docs/organism.md
   reports both.
 - **Two stages**: stage 1 trains a strong worked skill from scratch (worked-only SFT, 1,500 steps,
   shared by both priors and cached); stage 2 is a short mixture fine-tune per prior (300 steps at lr

@@ -296,7 +296,7 @@ def plan(profile: str = "t4", costs: GpuCosts = T4) -> dict[str, Any]:
 
 
 def format_plan(result: dict[str, Any]) -> str:
-    """The plan as a Markdown table (the README's t4 section shows it)."""
+    """The plan as a Markdown table (docs/t4.md shows it)."""
     lines = [
         f"| notebook | runs trained (steps, est. s/step) | est. {result['profile'].upper()}-hours |",
         "|---|---|---|",
