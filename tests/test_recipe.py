@@ -132,7 +132,8 @@ def test_study_evaluation_and_results_table_use_the_best_checkpoint(tmp_path: Pa
 
 def test_notebook_05_evaluates_early_stopping_through_the_study() -> None:
     source = "\n".join(_notebook_sources("05_*.ipynb"))
-    assert 'study.evaluate("early-stopping")' in source and "best_checkpoint" not in source
+    assert 'EARLY_STOPPING = run_name("early-stopping", PRIOR)' in source  # the run on the illusion prior
+    assert "study.evaluate(EARLY_STOPPING)" in source and "best_checkpoint" not in source
 
 
 def test_corerl_eval_of_a_run_directory_uses_the_best_checkpoint(tmp_path: Path, monkeypatch) -> None:
