@@ -285,6 +285,9 @@ def _draw(logits: torch.Tensor, temperature: float, batch: int, rows: torch.Tens
     if temperature != 1.0:  # generate adds TemperatureLogitsWarper only for a temperature other than 1
         logits = logits / temperature
     probs = F.softmax(logits, dim=-1)
+    if not bool(torch.isfinite(probs).all()):  # torch.multinomial's own check and message, which
+        # corerl.engine.run.train_reporting_divergence turns into one line naming the step
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     race = torch.empty((batch, probs.shape[-1]), dtype=probs.dtype).exponential_(1)
     return (probs / (race if rows is None else race[rows])).argmax(dim=-1)
 

@@ -13,6 +13,7 @@ import pytest
 
 from corerl.cli import main
 from corerl.config import make_config
+from corerl.study.runs import run_name
 from corerl.tools.notebooks import own_cells
 from corerl.tools.plan import (
     NOTEBOOK_WORK,
@@ -83,6 +84,7 @@ def _notebook_runs() -> dict[str, list[str]]:
         ]
         lines = [line for source in code for line in source.splitlines() if not line.startswith("%")]
         tree = ast.parse("\n".join(lines))
+        names = _gpu_names(tree)
         tuples = {
             node.targets[0].id: [element.value for element in node.value.elts]
             for node in ast.walk(tree)
@@ -101,7 +103,8 @@ def _notebook_runs() -> dict[str, list[str]]:
         tiny_only = {  # calls under `if study.profile == "tiny":` do not run on a GPU profile
             id(inner)
             for node in ast.walk(tree)
-            if isinstance(node, ast.If) and ast.unparse(node.test) == "study.profile == 'tiny'"
+            if isinstance(node, ast.If)
+            and (ast.unparse(node.test) == "study.profile == 'tiny'" or _false_on_gpu(node.test, names))
             for statement in node.body
             for inner in ast.walk(statement)
         }
@@ -120,13 +123,57 @@ def _notebook_runs() -> dict[str, list[str]]:
             methods = tuples[first.id] if isinstance(first, ast.Name) else [first.value]
             for method in methods:
                 if "name" in keywords:
-                    found.append(keywords["name"].value)
-                elif "prior" in keywords:
-                    found.append(f"{method}-{keywords['prior'].value}")
+                    found.append(_gpu_value(keywords["name"], names))
                 else:
-                    found.append(method)
+                    prior = _gpu_value(keywords["prior"], names) if "prior" in keywords else "aligned"
+                    found.append(run_name(method, prior))
         runs[name] = found
     return runs
+
+
+def _gpu_value(node: ast.expr, names: dict[str, object]) -> object:
+    """The value of a notebook expression on a GPU profile (what the plan prices): constants, names assigned
+    before, ``run_name(...)``, subscripts of dict literals, and ``A if study.profile == "tiny" else B`` -> B."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.IfExp) and ast.unparse(node.test) == "study.profile == 'tiny'":
+        return _gpu_value(node.orelse, names)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "run_name":
+        return run_name(*(_gpu_value(argument, names) for argument in node.args))
+    if isinstance(node, ast.Dict):
+        return {
+            _gpu_value(key, names): _gpu_value(value, names)
+            for key, value in zip(node.keys, node.values, strict=True)
+        }
+    if isinstance(node, ast.Subscript):
+        return _gpu_value(node.value, names)[_gpu_value(node.slice, names)]
+    raise ValueError(f"the plan test cannot evaluate {ast.unparse(node)!r}")
+
+
+def _false_on_gpu(test: ast.expr, names: dict[str, object]) -> bool:
+    """``if A == B:`` whose two sides this test can evaluate and differ on a GPU profile (``PRIOR == "illusion"``)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    try:
+        return _gpu_value(test.left, names) != _gpu_value(test.comparators[0], names)
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+def _gpu_names(tree: ast.Module) -> dict[str, object]:
+    """Names a notebook assigns at its top level, as on a GPU profile (those this test can evaluate)."""
+    names: dict[str, object] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    names[target.id] = _gpu_value(statement.value, names)
+                except (KeyError, ValueError, TypeError):
+                    continue
+    return names
 
 
 def test_the_plan_lists_every_run_of_every_notebook() -> None:
