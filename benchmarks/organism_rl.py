@@ -51,7 +51,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from corerl.collapse import heldout_verdict
+from corerl.collapse import VERDICT_COLUMNS, heldout_verdict
 from corerl.config import STUDY_METHODS, TrainConfig, load_config
 from corerl.machine.provenance import git_commit
 from corerl.organism.build import PRIORS
@@ -60,20 +60,6 @@ from corerl.study.regimes import REGIMES, regime_overrides
 ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
 FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(TrainConfig)}
 MUL_METRICS = ("oracle_accuracy_mul", "pseudo_label_accuracy_mul")
-
-
-VERDICT_FIELDS = (
-    "base",
-    "peak",
-    "peak_step",
-    "final",
-    "drop",
-    "spread",
-    "rose",
-    "fell",
-    "collapsed",
-    "n_seeds",
-)
 
 
 def heldout_curve(metrics: list[dict[str, Any]], prefix: str = "heldout") -> dict[int, float]:
@@ -95,7 +81,7 @@ def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
         (seed, int(step), value / 100.0) for seed, curve in enumerate(curves) for step, value in curve.items()
     ]
     found = heldout_verdict(pd.DataFrame(rows, columns=["seed", "step", "accuracy"]))
-    figures = {name: getattr(found, name) for name in VERDICT_FIELDS}
+    figures = {name: getattr(found, name) for name in VERDICT_COLUMNS}
     for name in ("base", "peak", "final", "drop", "spread"):
         figures[name] = round(100.0 * figures[name], 2)
     return figures

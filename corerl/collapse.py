@@ -312,6 +312,21 @@ def held_until(frame: pd.DataFrame, *, min_drop: float = 0.02) -> int:
     return int(mean.index[-1] if below.empty else mean.index[mean.index < below.index[0]][-1])
 
 
+# The columns of a verdict table (:func:`heldout_verdicts`, the organism benchmark's JSON), in order.
+VERDICT_COLUMNS = (
+    "base",
+    "peak",
+    "peak_step",
+    "final",
+    "drop",
+    "spread",
+    "rose",
+    "fell",
+    "collapsed",
+    "n_seeds",
+)
+
+
 def heldout_verdicts(frame: pd.DataFrame, *, min_seeds: int = 2) -> pd.DataFrame:
     """:func:`heldout_verdict` of each method of a long-form frame (method, seed, step, accuracy), as a
     table in percent: method, base, peak, peak_step, final, drop, spread, rose, fell, collapsed, n_seeds.
@@ -332,20 +347,7 @@ def heldout_verdicts(frame: pd.DataFrame, *, min_seeds: int = 2) -> pd.DataFrame
         for name in ("base", "peak", "final", "drop", "spread"):
             row[name] = round(100.0 * row[name], 1)
         rows.append(row)
-    columns = [
-        "method",
-        "base",
-        "peak",
-        "peak_step",
-        "final",
-        "drop",
-        "spread",
-        "rose",
-        "fell",
-        "collapsed",
-        "n_seeds",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["method", *VERDICT_COLUMNS])
 
 
 def model_collapse_step(
