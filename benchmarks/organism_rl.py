@@ -25,6 +25,10 @@ collapsed (rose and fell), n seeds (percent). It is printed as a Markdown table,
 header line with the command line and the git commit. The JSON and the table are rewritten after each
 method completes, so a partial grid is kept. ``--tabulate A.json B.json ... --markdown FILE`` writes
 the table of saved JSON files (their curves) without running anything.
+Under early stopping (``--set early_stopping=true``, SRT Sec. 5.1) a run ends where it stopped: its
+curve and ``final`` end there, ``stopped_at`` and ``kept_steps`` name each seed's last step and the best
+checkpoint it hands over, ``kept_mean`` / ``kept_sd`` that checkpoint's held-out avg@4 (without early
+stopping, the last step's), and the figures below are that checkpoint's.
 Extra keys: per-seed finals; ``mul_pass1`` and ``mul_maj8`` (``_base``, ``_final_mean``,
 ``_final_sd``): pass@1 and maj@8 (8 samples at T = 1) on the held-out problems with a multiplication,
 where the misaligned prior's error lives; and from ``metrics.jsonl`` the training-rollout figures on problems with
@@ -72,6 +76,24 @@ def curve_sets(metrics: list[dict[str, Any]]) -> list[str]:
     """The held-out sets a run logged: ``heldout`` first, then ``heldout_NAME`` (``eval_sets``)."""
     names = {key.removesuffix("/accuracy") for row in metrics for key in row if key.endswith("/accuracy")}
     return sorted(name for name in names if name.startswith("heldout"))
+
+
+def kept_figures(curve: dict[int, float], stopping: dict[str, Any] | None, max_steps: int) -> dict[str, Any]:
+    """Where a run ended and the held-out avg@4 of the model it hands over: the last step's, or under
+    early stopping (SRT Sec. 5.1; ``stopping`` is its ``early_stopping.json``) the best checkpoint's.
+
+    >>> kept_figures({0: 40.0, 25: 50.0, 50: 45.0}, {"best_step": 25, "stopped_at": 50}, 400)
+    {'stopped_at': 50, 'kept_step': 25, 'kept': 50.0}
+    """
+    end = max_steps if stopping is None else stopping.get("stopped_at") or max_steps
+    kept_step = end if stopping is None else stopping.get("best_step")
+    missing = [step for step in (0, end, kept_step) if step not in curve]
+    if missing:
+        raise ValueError(
+            f"the held-out curve has no row at step(s) {missing} (steps 0, the last ({end}) and the kept "
+            f"model's ({kept_step})): under early stopping, --eval-every must divide early_stopping_eval_steps"
+        )
+    return {"stopped_at": end, "kept_step": kept_step, "kept": curve[kept_step]}
 
 
 def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
@@ -180,6 +202,7 @@ def run_one(
     import torch
 
     from corerl.engine import train
+    from corerl.machine.rundir import EARLY_STOPPING_FILE, evaluation_model
     from corerl.organism import ensure_base_model
 
     torch.set_num_threads(1)
@@ -199,18 +222,24 @@ def run_one(
     started = time.perf_counter()
     run_dir = train(config)
     seconds = time.perf_counter() - started
-    multiplication = multiplication_figures(run_dir / "final", seed)
+    multiplication = multiplication_figures(evaluation_model(run_dir), seed)  # the model the run hands over
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     curves = {name: heldout_curve(metrics, name) for name in curve_sets(metrics)}
     curve = curves.get("heldout", {})
-    if 0 not in curve or config.max_steps not in curve:
-        raise ValueError(f"{run_dir}: metrics.jsonl has no held-out rows at steps 0 and {config.max_steps}")
+    history = run_dir / EARLY_STOPPING_FILE
+    try:
+        kept = kept_figures(
+            curve, json.loads(history.read_text()) if history.is_file() else None, config.max_steps
+        )
+    except ValueError as error:
+        raise ValueError(f"{run_dir}/metrics.jsonl: {error}") from None
     shutil.rmtree(out, ignore_errors=True)
     return {
         "method": method,
         "seed": seed,
         "base": curve[0],
-        "final": curve[config.max_steps],
+        "final": curve[kept["stopped_at"]],
+        **kept,
         "peak": max(value for step, value in curve.items() if step > 0),
         "curve": curve,
         "extra_curves": {name: value for name, value in curves.items() if name != "heldout"},
@@ -240,6 +269,10 @@ def summarize(runs: list[dict[str, Any]], base: dict[str, float]) -> dict[str, A
         "finals": [round(value, 2) for value in finals],
         "curves": [run["curve"] for run in runs],
         "train_seconds_mean": round(statistics.fmean(run["train_seconds"] for run in runs), 1),
+        "stopped_at": [run["stopped_at"] for run in runs],
+        "kept_steps": [run["kept_step"] for run in runs],
+        "kept_mean": round(statistics.fmean(run["kept"] for run in runs), 2),
+        "kept_sd": round(statistics.stdev(run["kept"] for run in runs), 2) if len(runs) > 1 else 0.0,
     }
     for name in runs[0]["extra_curves"]:
         summary[f"curves_{name}"] = [run["extra_curves"][name] for run in runs]
@@ -383,6 +416,11 @@ def main() -> int:
             f"{method:16s} {row['base']:6.1f} {row['final_mean']:6.1f} ± {row['final_sd']:4.1f} "
             f"{row['peak_mean']:6.1f}  {finals}"
         )
+        if row["kept_steps"] != row["stopped_at"]:  # early stopping handed over a best checkpoint
+            print(
+                f"    early stopping: stopped at steps {row['stopped_at']}, kept checkpoints {row['kept_steps']}, "
+                f"their held-out avg@4 {row['kept_mean']:.1f} ± {row['kept_sd']:.1f}"
+            )
         print(
             f"    held-out problems with a multiplication: pass@1 {row['mul_pass1_base']:.1f} -> "
             f"{row['mul_pass1_final_mean']:.1f} ± {row['mul_pass1_final_sd']:.1f}, maj@8 {row['mul_maj8_base']:.1f} -> "

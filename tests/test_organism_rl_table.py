@@ -98,3 +98,17 @@ def test_a_label_names_one_method_only(organism_rl, tmp_path: Path, monkeypatch,
         organism_rl.main()
     assert "--label names one method's entry; got 2 methods" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_kept_model_is_the_last_step_or_early_stoppings_best_checkpoint(organism_rl) -> None:
+    curve = {0: 40.0, 25: 55.0, 50: 60.0, 75: 52.0, 100: 50.0, 400: 30.0}
+    assert organism_rl.kept_figures(curve, None, 400) == {"stopped_at": 400, "kept_step": 400, "kept": 30.0}
+    stopped = {"best_step": 50, "stopped_at": 100}
+    assert organism_rl.kept_figures(curve, stopped, 400) == {"stopped_at": 100, "kept_step": 50, "kept": 60.0}
+    ran_out = {"best_step": 50, "stopped_at": None}  # patience never ran out: the run reached its last step
+    assert organism_rl.kept_figures(curve, ran_out, 400)["stopped_at"] == 400
+
+
+def test_a_kept_checkpoint_between_held_out_rows_is_named(organism_rl) -> None:
+    with pytest.raises(ValueError, match=r"no row at step\(s\) \[30\].*--eval-every must divide"):
+        organism_rl.kept_figures({0: 40.0, 25: 50.0, 50: 45.0}, {"best_step": 30, "stopped_at": 50}, 400)

@@ -242,7 +242,9 @@ Named presets of ``TrainConfig`` overrides (``corerl.study.regimes.REGIMES``; ``
 many problems; default 512), its difficulty ``organism_difficulty`` (number of operations,
 ``"3-4"``; default: the 1-3 mix). Every other setting is the tiny profile's (lr 1e-5 constant after 5
 warm-up steps, 4 questions x 8 rollouts, beta 0). Held-out evaluation on the default mix (200 problems)
-and, for every regime, a hard slice (200 held-out problems of 3-4 operations: ``heldout_hard/...``).
+and, as registered, for every regime a hard slice (200 held-out problems of 3-4 operations:
+``heldout_hard/...``). As run: only ``hard`` logs the hard slice (``eval_sets``); the long, small and
+large grids were saved without it, and adding it afterwards would split each grid across two settings.
 
 | regime | steps | training problems | operations | epochs | condition |
 |---|---|---|---|---|---|
@@ -266,6 +268,16 @@ Co-rewarding-II falls later. **hard**: on illusion the 3-4-operation problems ar
 wins the vote, so majority vote falls sooner and further than in long (SRT's hard set: early
 collapse), ground truth gains less. **small vs large**: majority vote's drop from its peak is smaller
 on 128 problems than on 2,000 (the scaling study); with 400 steps the large set is seen 0.8 times.
+**Early stopping where a peak exists** (registered 2026-12-06, after the grid above showed where
+label-free curves peak and before any early-stopped run): SRT's early stopping (Sec. 5.1) on the two
+conditions whose held-out curve rose and then fell by the collapse rule: entropy on illusion/long at
+lr 1e-5 (peak 61.8 at step 150, final 50.6; 3 seeds) and majority vote on illusion/large (peak 43.5 at
+step 150, final 13.6; 2 seeds), ``--set early_stopping=true --set early_stopping_eval_steps=25 --set
+validation_fraction=0.1``, patience 3 (the default). Departure: SRT holds out 1% of its training set
+(about 170 DAPO questions); 1% of 512 problems is 5, too few to rank checkpoints, so the slice is 10%
+(51 problems; 200 of the large set). Prediction (SRT: the validation peak coincides with the test
+peak): each run stops before step 400 and hands over a checkpoint whose held-out avg@4 (seed mean) is
+within the plain run's spread of its peak and above its final.
 Budget (estimates, from today's 0.3-0.6 s per tiny step on 2 cores; not measured): the benchmark
 runs the grid, the notebooks train only long on the illusion prior (ground truth, majority vote,
 Co-rewarding-I, Co-rewarding-II with and without EMA; 1 seed, ~15 minutes) within ``corerl
