@@ -456,7 +456,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lora_alpha": 32,
         "load_in_4bit": True,
         "use_unsloth": True,
-        "use_vllm": False,  # not installed by the install cell (README: why); True uses it when importable
+        "use_vllm": False,  # not installed by the install cell (docs/t4.md: why); True uses it when importable
         "vllm_gpu_memory_utilization": 0.35,
         "gradient_checkpointing": True,
         # One checkpoint kept, written every 15 steps and at a time-budget stop: files deleted through

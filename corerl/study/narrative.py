@@ -133,9 +133,20 @@ def describe_heldout(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _own_baseline(model: str, baseline: str, present: list[str]) -> str | None:
+    """The baseline row ``model`` is compared with: ``<baseline>-<suffix>`` for a model named
+    ``...-<suffix>`` (longest suffix first), else ``baseline`` itself; None when neither is present."""
+    for name in sorted(present, key=len, reverse=True):
+        if name != baseline and model.endswith(name.removeprefix(baseline)):
+            return name
+    return baseline if baseline in present else None
+
+
 def describe_results(results: pd.DataFrame, *, metric: str = "avg@k", baseline: str = "base") -> str:
     """Per benchmark: each model's ``metric`` (mean ± sd over its seeds) and its difference to ``baseline``;
-    a difference within the model's seed sd is called so.
+    a difference within the model's seed sd is called so. A model named ``<name>-<suffix>`` (a run on
+    another prior, e.g. ``majority-vote-illusion``) is compared with ``<baseline>-<suffix>`` when that
+    row exists (``base-illusion``), so that no run is measured against another prior's base.
 
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"benchmark": "organism", "metric": "avg@k", "model": ["base", "gt", "gt-seed1"],
@@ -144,6 +155,10 @@ def describe_results(results: pd.DataFrame, *, metric: str = "avg@k", baseline: 
     **organism**, avg@k (mean ± sd over seeds):
     - gt: 72.0 ± 2.8 (2 seeds), +22.0 points against base (best)
     - base: 50.0 (1 seed)
+    >>> rows = pd.DataFrame({"benchmark": "organism", "metric": "avg@k", "model": ["base", "base-illusion",
+    ...                      "mv-illusion"], "value": [0.5, 0.4, 0.3]})
+    >>> print(describe_results(rows).splitlines()[-1])
+    - mv-illusion: 30.0 (1 seed), -10.0 points against base-illusion
     """
     chosen = results[results["metric"] == metric].assign(model=lambda f: f["model"].map(run_key))
     if chosen.empty:
@@ -153,13 +168,14 @@ def describe_results(results: pd.DataFrame, *, metric: str = "avg@k", baseline: 
         stats = rows.groupby("model")["value"].agg(["mean", "std", "count"]) * [100, 100, 1]
         stats = stats.sort_values("mean", ascending=False)
         lines.append(f"**{benchmark}**, {metric} (mean ± sd over seeds):")
-        base = stats["mean"].get(baseline)
+        baselines = [name for name in stats.index if name == baseline or name.startswith(f"{baseline}-")]
         for position, (model, row) in enumerate(stats.iterrows()):
             spread = f" ± {row['std']:.1f}" if not math.isnan(row["std"]) else ""
             text = f"- {model}: {row['mean']:.1f}{spread} ({_seeds(int(row['count']))})"
-            if base is not None and model != baseline:
-                difference = row["mean"] - base
-                text += f", {difference:+.1f} points against {baseline}"
+            own = _own_baseline(str(model), baseline, baselines)
+            if own is not None and model not in baselines:
+                difference = row["mean"] - stats["mean"][own]
+                text += f", {difference:+.1f} points against {own}"
                 if not math.isnan(row["std"]) and abs(difference) <= row["std"]:
                     text += " (within the seeds' sd)"
             best = (
