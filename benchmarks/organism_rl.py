@@ -59,6 +59,7 @@ from corerl.collapse import VERDICT_COLUMNS, heldout_verdict
 from corerl.config import STUDY_METHODS, TrainConfig, load_config
 from corerl.machine.provenance import git_commit
 from corerl.organism.build import PRIORS
+from corerl.study.curves import regime_markdown
 from corerl.study.regimes import REGIMES, regime_overrides
 
 ROLLING = 10  # steps of the rolling mean of the training-rollout figures (4 questions per step)
@@ -109,26 +110,22 @@ def verdict(curves: list[dict[Any, float]]) -> dict[str, Any]:
     return figures
 
 
-def yes(value: bool) -> str:
-    return "yes" if value else "no"
-
-
 def verdict_table(results: dict[str, dict[str, Any]]) -> str:
-    """The Markdown table of every method's verdicts, one row per (method, held-out set)."""
-    lines = [
-        "| prior | regime | method | held-out set | base | peak (step) | final | drop | spread | rose | fell | collapsed | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    """The Markdown table of every method's verdicts, one row per (method, held-out set), as notebook 06
+    and ``figures/regimes.md`` print it (``corerl.study.curves.regime_markdown``)."""
+    rows = [
+        {
+            "prior": row["prior"],
+            "regime": row["regime"],
+            "method": key.rsplit("/", 1)[-1],  # tabulate's keys are prior/regime/method
+            "heldout_set": name,
+            **found,
+            "commit": str(row.get("commit", "?"))[:7],
+        }
+        for key, row in results.items()
+        for name, found in row["verdicts"].items()
     ]
-    for key, row in results.items():
-        method = key.rsplit("/", 1)[-1]  # tabulate's keys are prior/regime/method
-        for name, found in row["verdicts"].items():
-            lines.append(
-                f"| {row['prior']} | {row['regime']} | {method} | {name} | {found['base']:.1f} | "
-                f"{found['peak']:.1f} ({found['peak_step']}) | {found['final']:.1f} | {found['drop']:.1f} | "
-                f"{found['spread']:.1f} | {yes(found['rose'])} | {yes(found['fell'])} | {yes(found['collapsed'])} | "
-                f"{found['n_seeds']} |"
-            )
-    return "\n".join(lines) + "\n"
+    return regime_markdown(pd.DataFrame(rows))
 
 
 def write_table(path: Path, results: dict[str, dict[str, Any]], command: str, commit: str) -> None:

@@ -48,13 +48,16 @@ def test_the_table_has_one_row_per_method_and_heldout_set(organism_rl, tmp_path:
     saved = tmp_path / "long.json"
     saved.write_text(
         json.dumps(
-            {"majority-vote": entry(COLLAPSING, curves_heldout_hard=RISING), "ground-truth": entry(RISING)}
+            {
+                "majority-vote": entry(COLLAPSING, curves_heldout_hard=RISING, commit="0123456789abcdef"),
+                "ground-truth": entry(RISING),
+            }
         )
     )
     results = organism_rl.tabulate([saved])
     table = organism_rl.verdict_table(results)
     assert (
-        "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) | 6.0 | 50.0 | 2.0 | yes | yes | yes | 3 |"
+        "| illusion | long | majority-vote | heldout | 41.0 | 56.0 (100) | 6.0 | 50.0 | 2.0 | yes | yes | yes | 3 | 0123456 |"
         in table
     )
     assert (
