@@ -14,11 +14,12 @@ from corerl.study.curves import (
     REGIME_RESULTS,
     regime_file,
     regime_markdown,
+    saved_kept_models,
     saved_regime_curves,
     saved_regime_shares,
     saved_regime_verdicts,
 )
-from corerl.study.narrative import describe_final_shares
+from corerl.study.narrative import describe_early_stopping, describe_final_shares
 
 
 def _write(directory: Path, method: str, curves: list[dict[str, float]], **extra: object) -> Path:
@@ -183,3 +184,30 @@ def test_the_regime_table_names_a_file_that_is_not_the_benchmarks(tmp_path: Path
     (tmp_path / "long-illusion-x.json").write_text("{not json")
     with pytest.raises(ValueError, match="long-illusion-x.json: not a readable"):
         saved_regime_verdicts(tmp_path)
+
+
+def test_kept_models_are_early_stoppings_checkpoints_or_the_last_step(tmp_path: Path) -> None:
+    plain = [{"0": 40.0, "25": 60.0, "50": 45.0}, {"0": 41.0, "25": 62.0, "50": 44.0}]
+    _write(tmp_path, "entropy", plain)
+    stopped = [{"0": 40.0, "25": 60.0, "50": 50.0}, {"0": 41.0, "25": 58.0, "50": 59.0}]
+    _write(tmp_path, "entropy-early-stopping", stopped, stopped_at=[50, 50], kept_steps=[25, 50])
+    kept = saved_kept_models(
+        ["entropy", "entropy-early-stopping"], regime="long", prior="illusion", directory=tmp_path
+    )
+    assert kept.values.tolist() == [
+        ["entropy", 0, 50, 50, 0.45],  # saved without early stopping: the last step
+        ["entropy", 1, 50, 50, 0.44],
+        ["entropy-early-stopping", 0, 50, 25, 0.6],
+        ["entropy-early-stopping", 1, 50, 50, 0.59],
+    ]
+    curves = saved_regime_curves(["entropy"], regime="long", prior="illusion", directory=tmp_path)
+    sentence = describe_early_stopping(curves, kept[kept["method"] == "entropy-early-stopping"])
+    assert "held-out 59.5 ± 0.7 (2 seeds)" in sentence and "peak 61.0 (step 25), final 44.5" in sentence
+    assert "within the plain run's spread" in sentence and "above its final" in sentence
+    assert describe_early_stopping(curves.iloc[0:0], kept).startswith("No saved run")
+
+
+def test_a_kept_step_off_the_curve_is_named(tmp_path: Path) -> None:
+    _write(tmp_path, "entropy", [{"0": 40.0, "50": 45.0}], stopped_at=[50], kept_steps=[30])
+    with pytest.raises(ValueError, match="seed 0's kept step 30 has no held-out value"):
+        saved_kept_models(["entropy"], regime="long", prior="illusion", directory=tmp_path)

@@ -4,8 +4,8 @@
   seed itself with its ``window`` and draws the seeds' band);
 - :func:`heldout_curve` / :func:`heldout_curves`: the held-out accuracy (and strategy shares) logged
   during training (``corerl.engine.heldout``), one run's and several runs' and seeds' in long form;
-- :func:`saved_regime_curves` / :func:`saved_regime_shares`: the same long form, and the final models'
-  strategy shares, read from ``benchmarks/organism_rl.py``'s saved JSON files
+- :func:`saved_regime_curves` / :func:`saved_regime_shares` / :func:`saved_kept_models`: the same long
+  form, the final models' strategy shares, and where each run stopped and which checkpoint it kept, read from ``benchmarks/organism_rl.py``'s saved JSON files
   (``figures/regimes/<regime>-<prior>-<method>.json``): the notebooks draw the long regime's multi-seed
   curves from them instead of training 400-step runs.
 """
@@ -191,6 +191,36 @@ def saved_regime_shares(
             if key.endswith("_final_mean")
         ]
     return pd.DataFrame(rows, columns=["model", "metric", "value", "n_seeds"])
+
+
+def saved_kept_models(
+    methods: Sequence[str], *, regime: str, prior: str, directory: str | Path = REGIME_RESULTS
+) -> pd.DataFrame:
+    """Where each saved seed's run ended and the model it handed over, from the saved JSON files: columns
+    method, seed, stopped_at, kept_step, kept (held-out accuracy in [0, 1]). Under early stopping the
+    benchmark records the best checkpoint (``kept_steps``, and its held-out value on the curve); a run
+    without it (or a file saved before early stopping was recorded) hands over its last step. Missing
+    files are skipped as in :func:`saved_regime_curves`.
+    """
+    import pandas as pd
+
+    rows = []
+    for method in methods:
+        path = regime_file(directory, regime, prior, method)
+        if not path.is_file():
+            continue
+        entry = _saved_entry(path, method)
+        for seed, curve in enumerate(entry["curves"]):
+            by_step = {int(step): float(value) for step, value in curve.items()}
+            last = max(by_step)
+            stopped_at = int(entry.get("stopped_at", [last] * (seed + 1))[seed])
+            kept_step = int(entry.get("kept_steps", [last] * (seed + 1))[seed])
+            if kept_step not in by_step:
+                raise ValueError(
+                    f"{path}: seed {seed}'s kept step {kept_step} has no held-out value on its curve"
+                )
+            rows.append((method, seed, stopped_at, kept_step, by_step[kept_step] / 100.0))
+    return pd.DataFrame(rows, columns=["method", "seed", "stopped_at", "kept_step", "kept"])
 
 
 def saved_regime_verdicts(directory: str | Path = REGIME_RESULTS) -> pd.DataFrame:

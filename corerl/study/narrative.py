@@ -277,3 +277,36 @@ def describe_collapse_steps(table: pd.DataFrame, *, threshold: float = 0.01) -> 
             )
         lines.append(f"- **{run}** ({_seeds(len(rows))}): {'; '.join(parts)}")
     return "\n".join(lines) or f"No run logged reward accuracy (threshold {threshold:.0%})."
+
+
+def describe_early_stopping(plain: pd.DataFrame, kept: pd.DataFrame) -> str:
+    """SRT's claim (Sec. 5.1: the validation peak is the test peak) read off saved runs: ``plain`` the
+    held-out curves (method, seed, step, accuracy) of the run without early stopping, ``kept``
+    (``corerl.study.curves.saved_kept_models``) the early-stopped seeds. Says where they stopped, what
+    the kept checkpoints score against the plain run's peak and final, and whether that is within the
+    plain run's spread of its peak (``corerl.collapse.heldout_verdict``).
+
+    >>> import pandas as pd
+    >>> plain = pd.DataFrame([(seed, s, a + 0.02 * seed) for seed in range(2) for s, a in [(0, 0.4), (100, 0.6), (200, 0.5)]],
+    ...                      columns=["seed", "step", "accuracy"])
+    >>> kept = pd.DataFrame({"seed": [0, 1], "stopped_at": [175, 200], "kept_step": [100, 100], "kept": [0.6, 0.58]})
+    >>> print(describe_early_stopping(plain, kept))
+    Early stopping stopped at steps 175, 200 and kept the checkpoints of steps 100, 100: held-out 59.0 ± 1.4 (2 seeds), against the run without it: peak 61.0 (step 100), final 51.0. The kept models are within the plain run's spread (2.8) of its peak and above its final.
+    """
+    if plain.empty or kept.empty:
+        return "No saved run to compare (the plain or the early-stopped file is missing)."
+    verdict = heldout_verdict(plain)
+    score = 100.0 * kept["kept"]
+    spread = f" ± {score.std(ddof=1):.1f}" if len(score) > 1 else ""
+    near = verdict.peak - score.mean() / 100.0 <= verdict.spread
+    above = score.mean() / 100.0 > verdict.final
+    reading = (
+        f"{'within' if near else 'below'} the plain run's spread ({100 * verdict.spread:.1f}) of its peak and "
+        f"{'above' if above else 'not above'} its final"
+    )
+    return (
+        f"Early stopping stopped at steps {', '.join(map(str, kept['stopped_at']))} and kept the checkpoints of "
+        f"steps {', '.join(map(str, kept['kept_step']))}: held-out {score.mean():.1f}{spread} "
+        f"({_seeds(len(score))}), against the run without it: peak {100 * verdict.peak:.1f} (step "
+        f"{verdict.peak_step}), final {100 * verdict.final:.1f}. The kept models are {reading}."
+    )
