@@ -14,6 +14,7 @@ from corerl.study.curves import (
     REGIME_RESULTS,
     regime_file,
     regime_markdown,
+    regime_matrix,
     saved_kept_models,
     saved_regime_curves,
     saved_regime_shares,
@@ -211,3 +212,45 @@ def test_a_kept_step_off_the_curve_is_named(tmp_path: Path) -> None:
     _write(tmp_path, "entropy", [{"0": 40.0, "50": 45.0}], stopped_at=[50], kept_steps=[30])
     with pytest.raises(ValueError, match="seed 0's kept step 30 has no held-out value"):
         saved_kept_models(["entropy"], regime="long", prior="illusion", directory=tmp_path)
+
+
+def test_the_regime_matrix_has_a_column_per_prior_and_regime_and_a_row_per_method() -> None:
+    def row(prior, regime, method, final, seeds=3, **verdict):
+        flags = {"rose": False, "fell": False, "collapsed": False} | verdict
+        return dict(
+            prior=prior,
+            regime=regime,
+            method=method,
+            heldout_set="heldout",
+            base=40.0,
+            peak=60.0,
+            peak_step=100,
+            final=final,
+            drop=0.0,
+            spread=1.0,
+            n_seeds=seeds,
+            commit="x",
+            **flags,
+        )
+
+    table = pd.DataFrame(
+        [
+            row("illusion", "long", "majority-vote", 3.2, fell=True),
+            row("illusion", "long", "majority-vote-lr5e-6", 27.0, fell=True),
+            row("illusion", "long", "entropy-early-stopping", 55.0),  # left out: stopped, not kept
+            row("illusion", "hard", "ground-truth", 63.0, seeds=2, rose=True),
+            row("illusion", "hard", "majority-vote", 8.0, seeds=3, fell=True),
+            row("aligned", "long", "entropy", 50.0, rose=True, fell=True, collapsed=True),
+            {**row("illusion", "hard", "ground-truth", 20.0), "heldout_set": "heldout_hard"},  # left out
+        ]
+    )
+    lines = regime_matrix(table).splitlines()
+    assert lines[0] == (
+        "| method | aligned long (3 seeds) | illusion long (3 seeds) | illusion long, lr 5e-6 (3 seeds) | illusion hard |"
+    )
+    assert lines[2] == "| base | 40.0 | 40.0 | 40.0 | 40.0 |"
+    assert lines[3:] == [
+        "| ground-truth |  |  |  | 63.0 rose [2] |",
+        "| majority-vote |  | 3.2 fell | 27.0 fell | 8.0 fell [3] |",
+        "| entropy | 50.0 collapsed from 60.0 (100) |  |  |  |",
+    ]

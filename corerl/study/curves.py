@@ -292,3 +292,79 @@ def regime_markdown(table: pd.DataFrame) -> str:
             f"{verdicts} | {row.n_seeds} | {row.commit} |"
         )
     return "\n".join(lines) + "\n"
+
+
+PRIOR_ORDER = ("aligned", "misaligned", "illusion")
+REGIME_ORDER = ("long", "hard", "small", "large")
+METHOD_ORDER = (
+    "ground-truth",
+    "random",
+    "majority-vote",
+    "co-rewarding-1",
+    "co-rewarding-2",
+    "co-rewarding-2-no-ema",
+)
+VARIANT = "-lr5e-6"  # the long horizon's recalibrated rate (corerl.organism's docstring)
+
+
+def _verdict_word(row: Any) -> str:
+    if row.collapsed:
+        return f"collapsed from {row.peak:.1f} ({row.peak_step})"
+    return "rose" if row.rose else "fell" if row.fell else "neither"
+
+
+def regime_matrix(table: pd.DataFrame) -> str:
+    """:func:`saved_regime_verdicts`'s table on the default held-out set as one Markdown matrix: a row per
+    method (``base`` first), a column per prior and regime (``-lr5e-6`` runs in their own column), each
+    cell the final held-out avg@4 and the verdict (rose, fell, collapsed from its peak (step), neither).
+    A column whose cells share one number of seeds names it in its header, else each cell does; early-
+    stopped runs (``-early-stopping``) are left out: their final is where they stopped, not a model kept.
+
+    >>> import pandas as pd
+    >>> row = dict(prior="illusion", regime="long", heldout_set="heldout", base=40.1, peak=61.8, peak_step=150,
+    ...            final=50.6, drop=11.2, spread=5.2, rose=True, fell=True, collapsed=True, n_seeds=3, commit="x")
+    >>> table = pd.DataFrame([row | {"method": "entropy"}, row | {"method": "random", "final": 37.3,
+    ...                       "peak": 40.1, "peak_step": 0, "rose": False, "fell": False, "collapsed": False}])
+    >>> print(regime_matrix(table))
+    | method | illusion long (3 seeds) |
+    |---|---|
+    | base | 40.1 |
+    | random | 37.3 neither |
+    | entropy | 50.6 collapsed from 61.8 (150) |
+    <BLANKLINE>
+    """
+    rows = table[(table["heldout_set"] == "heldout") & ~table["method"].str.endswith("-early-stopping")]
+    rows = rows.assign(
+        variant=rows["method"].str.endswith(VARIANT),
+        name=rows["method"].str.removesuffix(VARIANT),
+    )
+
+    def column_order(key: tuple[str, str, bool]) -> tuple[int, int, bool]:
+        prior, regime, variant = key
+        rank = {name: position for position, name in enumerate(PRIOR_ORDER)}
+        return (
+            rank.get(prior, len(rank)),
+            REGIME_ORDER.index(regime) if regime in REGIME_ORDER else 99,
+            variant,
+        )
+
+    columns = sorted({(row.prior, row.regime, row.variant) for row in rows.itertuples()}, key=column_order)
+    names = sorted(
+        set(rows["name"]),
+        key=lambda name: (METHOD_ORDER.index(name) if name in METHOD_ORDER else len(METHOD_ORDER), name),
+    )
+    headers, cells = [], {}
+    for column in columns:
+        prior, regime, variant = column
+        inside = rows[(rows["prior"] == prior) & (rows["regime"] == regime) & (rows["variant"] == variant)]
+        seeds = set(inside["n_seeds"])
+        label = f"{prior} {regime}{', lr 5e-6' if variant else ''}"
+        headers.append(f"{label} ({seeds.pop()} seeds)" if len(seeds) == 1 else label)
+        cells[column, "base"] = f"{inside['base'].iloc[0]:.1f}"
+        for row in inside.itertuples():
+            seeds_note = "" if headers[-1] != label else f" [{row.n_seeds}]"
+            cells[column, row.name] = f"{row.final:.1f} {_verdict_word(row)}{seeds_note}"
+    lines = ["| method | " + " | ".join(headers) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name in ["base", *names]:
+        lines.append(f"| {name} | " + " | ".join(cells.get((column, name), "") for column in columns) + " |")
+    return "\n".join(lines) + "\n"
