@@ -92,3 +92,16 @@ def test_every_repository_path_the_docs_cite_exists(page: Path) -> None:
     assert not missing, (
         f"{page.relative_to(ROOT)} cites paths that are not in the checkout: {sorted(missing)}"
     )
+
+
+def test_the_regime_tables_of_the_docs_are_the_saved_results() -> None:
+    """The README's matrix and the full tables of docs/results.md and figures/regimes.md are what
+    ``corerl.study.curves`` makes of ``figures/regimes/*.json`` now: a result saved without its tables
+    rewritten (or a table edited by hand) fails here."""
+    from corerl.study.curves import REGIME_RESULTS, regime_markdown, regime_matrix, saved_regime_verdicts
+
+    table = saved_regime_verdicts(REGIME_RESULTS)
+    assert len(table), f"no saved regime results in {REGIME_RESULTS}"
+    assert regime_matrix(table) in (ROOT / "README.md").read_text(), "README.md: regenerate the regime matrix"
+    for page in ("docs/results.md", "figures/regimes.md"):
+        assert regime_markdown(table) in (ROOT / page).read_text(), f"{page}: regenerate the regime table"
