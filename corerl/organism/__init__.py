@@ -259,6 +259,8 @@ recalibrated on ground truth and random only (candidates 5e-6, 2.5e-6), both cal
 Measured (2026-12-06, illusion prior, 3 seeds, ``figures/regimes.md``): at lr 1e-5 ground truth
 40.1 -> 64.6 ± 1.1, random 40.1 -> 35.0 ± 2.4 (-5.1: over the line); at lr 5e-6 ground truth 63.7 ± 1.3
 (+23.6), random 37.3 ± 0.8 (-2.8): 5e-6 meets both criteria and is the long horizon's calibrated rate.
+The same on the other priors (3 seeds): aligned, 1e-5 ground truth +26.0, random -5.1; 5e-6 +25.5, -1.0;
+misaligned, 1e-5 +21.4, -3.6; 5e-6 +17.9, -0.5.
 ``REGIMES`` keeps 1e-5 so that the grid saved at 1e-5 stays one setting; the 5e-6 runs pass
 ``--set learning_rate=5e-6`` and are named ``<method>-lr5e-6``.
 Predictions: **long**: on aligned no collapse (its illusions die out under every reward: probe 2); on
