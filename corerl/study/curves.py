@@ -317,7 +317,8 @@ def regime_matrix(table: pd.DataFrame) -> str:
     """:func:`saved_regime_verdicts`'s table on the default held-out set as one Markdown matrix: a row per
     method (``base`` first), a column per prior and regime (``-lr5e-6`` runs in their own column), each
     cell the final held-out avg@4 and the verdict (rose, fell, collapsed from its peak (step), neither).
-    A column whose cells share one number of seeds names it in its header, else each cell does; early-
+    The base is step 0 of the column's run with the most seeds (their sampling differs by seed). A
+    column whose cells share one number of seeds names it in its header, else each cell does; early-
     stopped runs (``-early-stopping``) are left out: their final is where they stopped, not a model kept.
 
     >>> import pandas as pd
@@ -360,7 +361,8 @@ def regime_matrix(table: pd.DataFrame) -> str:
         seeds = set(inside["n_seeds"])
         label = f"{prior} {regime}{', lr 5e-6' if variant else ''}"
         headers.append(f"{label} ({seeds.pop()} seeds)" if len(seeds) == 1 else label)
-        cells[column, "base"] = f"{inside['base'].iloc[0]:.1f}"
+        most_seeds = inside.sort_values("n_seeds", ascending=False, kind="stable")
+        cells[column, "base"] = f"{most_seeds['base'].iloc[0]:.1f}"  # step 0 averaged over the most seeds
         for row in inside.itertuples():
             seeds_note = "" if headers[-1] != label else f" [{row.n_seeds}]"
             cells[column, row.name] = f"{row.final:.1f} {_verdict_word(row)}{seeds_note}"
