@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,18 +109,35 @@ def regime_file(directory: str | Path, regime: str, prior: str, method: str) -> 
     return Path(directory) / f"{regime}-{prior}-{method}.json"
 
 
-def _saved_entry(path: Path, method: str) -> dict[str, Any]:
-    """The entry of ``method`` in a saved benchmark JSON file; ValueError naming the file and the key."""
+def _saved_file(path: Path) -> Any:
+    """A saved benchmark JSON file, parsed; ValueError naming the file when it cannot be read."""
     try:
-        saved = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not a readable benchmarks/organism_rl.py JSON file ({error})") from error
+
+
+def _saved_entry(path: Path, method: str, saved: Any = None) -> dict[str, Any]:
+    """The entry of ``method`` in a saved benchmark JSON file (``saved``: the file, already parsed);
+    ValueError naming the file and the key."""
+    saved = _saved_file(path) if saved is None else saved
     if not isinstance(saved, dict) or not isinstance(saved.get(method), dict):
         raise ValueError(f"{path}: no entry {method!r} (keys: {', '.join(map(str, saved)) or 'none'})")
     entry = saved[method]
     if not isinstance(entry.get("curves"), list) or not entry["curves"]:
         raise ValueError(f"{path}: entry {method!r} has no per-seed 'curves' list")
     return entry
+
+
+def _saved_entries(
+    methods: Sequence[str], regime: str, prior: str, directory: str | Path
+) -> Iterator[tuple[str, Path, dict[str, Any]]]:
+    """``(method, file, entry)`` of each method whose file (:func:`regime_file`) is saved; missing files are
+    skipped (the benchmark writes a file when a method completes)."""
+    for method in methods:
+        path = regime_file(directory, regime, prior, method)
+        if path.is_file():
+            yield method, path, _saved_entry(path, method)
 
 
 def saved_regime_curves(
@@ -145,11 +162,7 @@ def saved_regime_curves(
 
     key = "curves" if eval_set is None else f"curves_heldout_{eval_set}"
     rows = []
-    for method in methods:
-        path = regime_file(directory, regime, prior, method)
-        if not path.is_file():
-            continue
-        entry = _saved_entry(path, method)
+    for method, path, entry in _saved_entries(methods, regime, prior, directory):
         if key not in entry:
             raise ValueError(f"{path}: entry {method!r} has no {key!r} (held-out sets: curves)")
         for seed, curve in enumerate(entry[key]):
@@ -171,11 +184,7 @@ def saved_regime_shares(
     import pandas as pd
 
     rows: list[tuple[str, str, float, int]] = []
-    for method in methods:
-        path = regime_file(directory, regime, prior, method)
-        if not path.is_file():
-            continue
-        entry = _saved_entry(path, method)
+    for method, _path, entry in _saved_entries(methods, regime, prior, directory):
         shares = {
             key.removeprefix("share/"): value for key, value in entry.items() if key.startswith("share/")
         }
@@ -205,16 +214,12 @@ def saved_kept_models(
     import pandas as pd
 
     rows = []
-    for method in methods:
-        path = regime_file(directory, regime, prior, method)
-        if not path.is_file():
-            continue
-        entry = _saved_entry(path, method)
+    for method, path, entry in _saved_entries(methods, regime, prior, directory):
         for seed, curve in enumerate(entry["curves"]):
             by_step = {int(step): float(value) for step, value in curve.items()}
-            last = max(by_step)
-            stopped_at = int(entry.get("stopped_at", [last] * (seed + 1))[seed])
-            kept_step = int(entry.get("kept_steps", [last] * (seed + 1))[seed])
+            last = max(by_step)  # files saved before early stopping was recorded: the last step
+            stopped_at = int(entry["stopped_at"][seed]) if "stopped_at" in entry else last
+            kept_step = int(entry["kept_steps"][seed]) if "kept_steps" in entry else last
             if kept_step not in by_step:
                 raise ValueError(
                     f"{path}: seed {seed}'s kept step {kept_step} has no held-out value on its curve"
@@ -236,14 +241,9 @@ def saved_regime_verdicts(directory: str | Path = REGIME_RESULTS) -> pd.DataFram
 
     frames = []
     for path in sorted(Path(directory).glob("*.json")):
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(
-                f"{path}: not a readable benchmarks/organism_rl.py JSON file ({error})"
-            ) from error
+        saved = _saved_file(path)
         for method in saved:
-            entry = _saved_entry(path, method)
+            entry = _saved_entry(path, method, saved)
             for key in [name for name in entry if name == "curves" or name.startswith("curves_heldout_")]:
                 rows = [
                     (method, seed, int(step), float(value) / 100.0)
@@ -340,19 +340,16 @@ def regime_matrix(table: pd.DataFrame) -> str:
         name=rows["method"].str.removesuffix(VARIANT),
     )
 
-    def column_order(key: tuple[str, str, bool]) -> tuple[int, int, bool]:
-        prior, regime, variant = key
-        rank = {name: position for position, name in enumerate(PRIOR_ORDER)}
-        return (
-            rank.get(prior, len(rank)),
-            REGIME_ORDER.index(regime) if regime in REGIME_ORDER else 99,
-            variant,
-        )
+    def rank(name: str, order: tuple[str, ...]) -> int:
+        return order.index(name) if name in order else len(order)  # unknown names last
 
-    columns = sorted({(row.prior, row.regime, row.variant) for row in rows.itertuples()}, key=column_order)
+    columns = sorted(
+        {(row.prior, row.regime, row.variant) for row in rows.itertuples()},
+        key=lambda key: (rank(key[0], PRIOR_ORDER), rank(key[1], REGIME_ORDER), key[2]),
+    )
     names = sorted(
         set(rows["name"]),
-        key=lambda name: (METHOD_ORDER.index(name) if name in METHOD_ORDER else len(METHOD_ORDER), name),
+        key=lambda name: (rank(name, METHOD_ORDER), name),
     )
     headers, cells = [], {}
     for column in columns:
