@@ -164,6 +164,28 @@ def color_of(name: str) -> tuple[float, float, float]:
     return _OTHER_COLORS[zlib.crc32(key.encode()) % len(_OTHER_COLORS)]
 
 
+def figure_colors(names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """The colour of each run in one figure: :func:`color_of`, except that a name outside the study's
+    palette whose hashed colour an earlier name of the figure already has takes the next free one, so
+    that no two runs of a figure share a colour (while there are colours left).
+
+    >>> colors = figure_colors(["majority vote, aligned", "majority vote, misaligned"])
+    >>> colors["majority vote, aligned"] != colors["majority vote, misaligned"]
+    True
+    >>> figure_colors(["entropy", "random"]) == {"entropy": PALETTE["entropy"], "random": PALETTE["random"]}
+    True
+    """
+    colors: dict[str, tuple[float, float, float]] = {}
+    for name in names:
+        color = color_of(name)
+        if _method_key(name) not in PALETTE:
+            start = _OTHER_COLORS.index(color)
+            rotated = [*_OTHER_COLORS[start:], *_OTHER_COLORS[:start]]
+            color = next((free for free in rotated if free not in colors.values()), color)
+        colors[name] = color
+    return colors
+
+
 def run_order(names: Sequence[str]) -> list[str]:
     """``names`` in the study's fixed order (:data:`STUDY_ORDER`), names outside it last, as given.
 
@@ -256,7 +278,8 @@ def _title(figure: Figure, question: str, n: str) -> None:
 
 
 def _run_handles(runs: Sequence[str]) -> list[Line2D]:
-    return [Line2D([], [], color=color_of(run), linewidth=2, label=run) for run in runs]
+    colors = figure_colors(runs)
+    return [Line2D([], [], color=colors[run], linewidth=2, label=run) for run in runs]
 
 
 def _legend(figure: Figure, handles: Sequence[Any], title: str | None = None) -> None:
@@ -267,8 +290,16 @@ def _legend(figure: Figure, handles: Sequence[Any], title: str | None = None) ->
     )
 
 
-def _lines(axis: Any, long: pd.DataFrame, order: Sequence[str], **style: Any) -> None:
-    """Seed mean ± sd band per run on ``axis`` (``value`` against ``step``), in the runs' own colours."""
+def _lines(
+    axis: Any,
+    long: pd.DataFrame,
+    order: Sequence[str],
+    colors: Mapping[str, tuple[float, float, float]] | None = None,
+    **style: Any,
+) -> None:
+    """Seed mean ± sd band per run on ``axis`` (``value`` against ``step``), in the runs' own colours
+    (``colors``; default: :func:`figure_colors` of ``order``)."""
+    colors = colors or figure_colors(order)
     present = [run for run in order if run in set(long["run"])]
     sns.lineplot(
         data=long,
@@ -276,7 +307,7 @@ def _lines(axis: Any, long: pd.DataFrame, order: Sequence[str], **style: Any) ->
         y="value",
         hue="run",
         hue_order=present,
-        palette={run: color_of(run) for run in present},
+        palette={run: colors[run] for run in present},
         errorbar="sd",
         legend=False,
         ax=axis,
@@ -398,7 +429,8 @@ def plot_heldout_accuracy(
     long = values.rename(columns={"method": "run", "accuracy": "value"})
     figure, (axis,) = _grid(1, size=(6.5, 4.0))
     _lines(axis, long, order, marker="o", markersize=4)
-    marked = [_collapse_marker(axis, long[long["run"] == run], color_of(run)) for run in order]
+    colors = figure_colors(order)
+    marked = [_collapse_marker(axis, long[long["run"] == run], colors[run]) for run in order]
     axis.set(xlabel="step", ylabel=LABELS[HELDOUT_ACCURACY], ylim=(0, 1))
     size = f", {questions} held-out questions" if questions else ""
     size += f" x {samples} samples" if questions and samples else ""
@@ -423,6 +455,7 @@ def plot_reward_vs_accuracy(
     held-out curves (:func:`corerl.collapse.heldout_verdict`). Seeds: mean ± sd bands.
     """
     order = run_order(list(runs))
+    colors = figure_colors(order)
     figure, axes = _grid(len(order))
     marked = heldout_drawn = False
     for axis, run in zip(axes, order, strict=True):
@@ -431,16 +464,25 @@ def plot_reward_vs_accuracy(
             _require(
                 metrics, ["step", "reward_mean", "oracle_accuracy"], f"metrics of run {run!r} (seed {seed})"
             )
-        color = color_of(run)
-        _lines(axis, long_form(seeds, ["oracle_accuracy"], window=window), [run])
+        color = colors[run]
+        _lines(axis, long_form(seeds, ["oracle_accuracy"], window=window), [run], colors)
         heldout = long_form(seeds, [HELDOUT_ACCURACY])
         if len(heldout):
             heldout_drawn = True
-            _lines(axis, heldout, [run], marker="o", markersize=6, markeredgecolor="black", linestyle="none")
+            _lines(
+                axis,
+                heldout,
+                [run],
+                colors,
+                marker="o",
+                markersize=6,
+                markeredgecolor="black",
+                linestyle="none",
+            )
             marked |= _collapse_marker(axis, heldout, color)
         axis.set(ylim=(0, 1), xlabel="step", ylabel="accuracy")
         reward_axis = axis.twinx()
-        _lines(reward_axis, long_form(seeds, ["reward_mean"], window=window), [run], linestyle="--")
+        _lines(reward_axis, long_form(seeds, ["reward_mean"], window=window), [run], colors, linestyle="--")
         reward_axis.set_ylabel("mean reward (own scale)", fontsize="small")
         reward_axis.grid(False)
         axis.set_title(run, color=color)
@@ -553,6 +595,7 @@ def plot_eval_results(
     chosen["seed"] = chosen["seed"].fillna(0)
     panels = list(dict.fromkeys(chosen[by])) if by else [None]
     order = run_order(list(chosen["model"]))
+    colors = figure_colors(order)
     benchmarks = list(dict.fromkeys(chosen["benchmark"]))
     width = max(4.0, 0.35 * len(benchmarks) * len(order) + 1.5)
     figure, axes = _grid(len(panels), columns=len(panels), size=(width, 3.8), sharey=True)
@@ -566,7 +609,7 @@ def plot_eval_results(
             hue="model",
             order=benchmarks,
             hue_order=present,
-            palette={model: color_of(model) for model in present},
+            palette={model: colors[model] for model in present},
             errorbar="sd",
             capsize=0.15,
             err_kws={"linewidth": 1},
@@ -578,7 +621,7 @@ def plot_eval_results(
     samples = f" x {int(chosen['k'].max())} samples" if questions and "k" in chosen.columns else ""
     counts = _seed_counts(chosen, "model")
     _title(figure, question, f"{counts} per model{questions}{samples}; error bar: ± 1 sd over seeds")
-    handles = [Patch(color=color_of(model), label=model) for model in order]
+    handles = [Patch(color=colors[model], label=model) for model in order]
     _legend(figure, handles)
     save_figure(figure, out_dir, name)
     return figure

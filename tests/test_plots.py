@@ -205,3 +205,16 @@ def test_strategy_shares_show_the_template_class_beside_older_runs(tmp_path: Pat
     held_out = shares(True).rename(columns=lambda c: c.replace("strategy/", "heldout/share/"))
     figure = plots.plot_strategy_shares({"entropy": held_out}, tmp_path, prefix=plots.HELDOUT_SHARE_PREFIX)
     assert "held-out samples" in figure.get_suptitle()
+
+
+def test_runs_outside_the_study_palette_get_distinct_colours_in_one_figure(tmp_path: Path) -> None:
+    """Two labels whose hashed colours collide (notebook 04's "majority vote, <prior>") are told apart."""
+    names = ["majority vote, aligned", "majority vote, misaligned"]
+    assert plots.color_of(names[0]) == plots.color_of(names[1])  # the collision this guards against
+    frame = pd.DataFrame(
+        [(name, seed, step, 0.4 + 0.01 * step) for name in names for seed in range(2) for step in (0, 10)],
+        columns=["method", "seed", "step", "accuracy"],
+    )
+    figure = plots.plot_heldout_accuracy(frame, tmp_path, name="distinct")
+    drawn = {handle.get_label(): to_hex(handle.get_color()) for handle in figure.legends[0].legend_handles}
+    assert drawn[names[0]] != drawn[names[1]]
